@@ -1,0 +1,253 @@
+r"""Stable modified Bessel functions of the von Mises normaliser.
+
+The von Mises density is normalised by :math:`2\pi I_0(\kappa)`, and its moments are
+driven by the mean resultant length :math:`A(\kappa) = I_1(\kappa)/I_0(\kappa)`. Both
+overflow or cancel if written naively (``log(i0(k))`` is ``-inf``/``inf`` from
+:math:`\kappa \approx 714` in float64 and :math:`\approx 89` in float32), so everything here
+is written with exponentially scaled Bessel functions and, where a difference of nearly
+equal numbers would appear, with asymptotic series.
+
+All functions are elementwise, broadcast, work under ``jit``/``vmap``/``grad`` and follow
+the input dtype.
+
+References
+----------
+.. [1] Abramowitz, M. and Stegun, I. A. (1964). *Handbook of Mathematical Functions*,
+   9.7.1 (asymptotic expansion of :math:`I_\nu`).
+.. [2] Amos, D. E. (1974). Computation of modified Bessel functions and their ratios.
+   *Mathematics of Computation* 28, 239-251.
+.. [3] Best, D. J. and Fisher, N. I. (1981). The bias of the maximum likelihood estimators
+   of the von Mises-Fisher concentration parameters. *Communications in Statistics -
+   Simulation and Computation* 10, 493-502 (starting values for :math:`A^{-1}`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy.special import i0e, i1e
+from jax.typing import ArrayLike
+
+from ._utils import promote_float
+
+__all__ = [
+    "bessel_ratio",
+    "bessel_ratio_derivative",
+    "inv_bessel_ratio",
+    "log_i0",
+    "log_i0e",
+    "one_minus_bessel_ratio",
+]
+
+# Coefficients c_m of 1 - A(x) ~ sum_m c_m x^{-m} (m = 1..25): the quotient of the
+# asymptotic series of I_1 and I_0 [1], computed exactly with fractions.Fraction.
+_EPS_ASYMPTOTIC_EXACT = (
+    "1/2", "1/8", "1/8", "25/128", "13/32", "1073/1024", "103/32", "375733/32768", "23797/512",
+    "55384775/262144", "2180461/2048", "24713030909/4194304", "72763141/2048",
+    "7780757249041/33554432", "13342715521/8192", "26308967412122125/2147483648",
+    "12878188618117/131072", "14378802319925055947/17179869184", "3956755172880283/524288",
+    "19740662615375374580231/274877906944", "1508348541425953573/2097152",
+    "16629305448257355302267575/2199023255552", "174659919842840474881/2097152",
+    "67471218624230362526181277601/70368744177664", "96615144892903549821619/8388608",
+)
+_EPS_ASYMPTOTIC = tuple(float(Fraction(c)) for c in _EPS_ASYMPTOTIC_EXACT)
+
+
+def _asymptotic_setup(dtype) -> tuple[float, tuple[float, ...]]:
+    """Threshold above which the asymptotic series is used, and its truncation.
+
+    Above the threshold the truncated series is accurate to working precision (its
+    terms still decrease there); below it the direct formulas lose at most ~1e3 ulp.
+    """
+    if jnp.finfo(dtype).bits == 64:
+        return 25.0, _EPS_ASYMPTOTIC
+    return 10.0, _EPS_ASYMPTOTIC[:17]
+
+
+def _poly_inv(x: jnp.ndarray, coeffs: tuple[float, ...], power_offset: int) -> jnp.ndarray:
+    """sum_m coeffs[m-1] * x^-(m + power_offset) by Horner's rule in t = 1/x."""
+    t = 1.0 / x
+    acc = jnp.zeros_like(x)
+    for c in reversed(coeffs):
+        acc = (acc + c) * t
+    return acc * t**power_offset
+
+
+def log_i0e(x: ArrayLike) -> jnp.ndarray:
+    r"""Logarithm of the exponentially scaled Bessel function, :math:`\log I_0(x) - |x|`.
+
+    Parameters
+    ----------
+    x : array_like
+        Real argument.
+
+    Returns
+    -------
+    jax.Array
+        :math:`\log(\mathrm{i0e}(x))`, finite for all finite ``x`` (about
+        :math:`-\tfrac12 \log(2\pi x)` for large ``x``).
+    """
+    (x,) = promote_float(x)
+    return jnp.log(i0e(x))
+
+
+@jax.custom_jvp
+def _log_i0(x: jnp.ndarray) -> jnp.ndarray:
+    ax = jnp.abs(x)
+    # Small x: log1p of the power series of I0 - 1 avoids the cancellation in
+    # log(i0e(x)) + x (which loses all digits of log I0(x) ~ x^2/4 at x = 1e-8).
+    small = ax < 1.0
+    y = jnp.where(small, ax, 0.0) ** 2 / 4.0
+    term = jnp.zeros_like(y)
+    for m in range(10, 0, -1):  # I0(x) - 1 = sum_m y^m / (m!)^2, nested
+        term = y / (m * m) * (1.0 + term)
+    return jnp.where(small, jnp.log1p(term), jnp.log(i0e(ax)) + ax)
+
+
+@_log_i0.defjvp
+def _log_i0_jvp(primals, tangents):
+    (x,), (tx,) = primals, tangents
+    return _log_i0(x), bessel_ratio(x) * tx
+
+
+def log_i0(x: ArrayLike) -> jnp.ndarray:
+    r"""Logarithm of the modified Bessel function of the first kind of order 0.
+
+    .. math:: \log I_0(x) = \log \mathrm{i0e}(x) + |x|,
+
+    with a power series of :math:`I_0 - 1` for :math:`|x| < 1`, so the result has full
+    relative accuracy from ``x = 0`` to ``1e8`` and beyond. The derivative is
+    :math:`A(x) = I_1(x)/I_0(x)` (custom JVP).
+    """
+    (x,) = promote_float(x)
+    return _log_i0(x)
+
+
+@jax.custom_jvp
+def _bessel_ratio(x: jnp.ndarray) -> jnp.ndarray:
+    return i1e(x) / i0e(x)
+
+
+@_bessel_ratio.defjvp
+def _bessel_ratio_jvp(primals, tangents):
+    (x,), (tx,) = primals, tangents
+    return _bessel_ratio(x), _bessel_ratio_derivative(x) * tx
+
+
+def bessel_ratio(x: ArrayLike) -> jnp.ndarray:
+    r"""Ratio :math:`A(x) = I_1(x) / I_0(x)`, the mean resultant length of a von Mises.
+
+    Odd in ``x``; computed from exponentially scaled Bessel functions, so stable for
+    :math:`|x|` up to ``1e8`` and beyond. Derivative :math:`A'(x) = 1 - A/x - A^2`
+    (see :func:`bessel_ratio_derivative`).
+    """
+    (x,) = promote_float(x)
+    return _bessel_ratio(x)
+
+
+def _one_minus_bessel_ratio(x: jnp.ndarray) -> jnp.ndarray:
+    x0, coeffs = _asymptotic_setup(x.dtype)
+    big = x > x0
+    direct = (i0e(x) - i1e(x)) / i0e(x)
+    series = _poly_inv(jnp.where(big, x, x0), coeffs, 0)
+    return jnp.where(big, series, direct)
+
+
+def one_minus_bessel_ratio(x: ArrayLike) -> jnp.ndarray:
+    r""":math:`1 - A(x)` without cancellation, the circular variance of a von Mises.
+
+    For :math:`x` above 25 (float64) or 10 (float32) the asymptotic series
+    :math:`1 - A(x) \sim \tfrac{1}{2x} + \tfrac{1}{8x^2} + \tfrac{1}{8x^3} + \dots`
+    (25 or 17 terms) is used [1]_; below, :math:`(\mathrm{i0e} - \mathrm{i1e})/\mathrm{i0e}`.
+    In float32 at ``x = 1e6`` the naive ``1 - A`` has ~10 % error; this has ~1 ulp.
+    """
+    (x,) = promote_float(x)
+    return _one_minus_bessel_ratio(x)
+
+
+def _bessel_ratio_derivative(x: jnp.ndarray) -> jnp.ndarray:
+    ax = jnp.abs(x)
+    x0, coeffs = _asymptotic_setup(x.dtype)
+    big = ax > x0
+    a = _bessel_ratio(ax)
+    safe = jnp.where(ax == 0, 1.0, ax)
+    direct = jnp.where(ax == 0, 0.5, 1.0 - a / safe - a * a)
+    # d/dx of the series of 1 - A, term by term: A'(x) ~ sum_m m c_m x^{-m-1}.
+    deriv_coeffs = tuple(m * c for m, c in enumerate(coeffs, start=1))
+    series = _poly_inv(jnp.where(big, ax, x0), deriv_coeffs, 1)
+    return jnp.where(big, series, direct)
+
+
+def bessel_ratio_derivative(x: ArrayLike) -> jnp.ndarray:
+    r""":math:`A'(x) = 1 - A(x)/x - A(x)^2`, with the asymptotic series at large ``|x|``.
+
+    Even in ``x``; :math:`A'(0) = 1/2` and :math:`A'(x) \sim 1/(2x^2)` as
+    :math:`x \to \infty`.
+    """
+    (x,) = promote_float(x)
+    return _bessel_ratio_derivative(x)
+
+
+_NEWTON_STEPS = 8
+
+
+@jax.custom_jvp
+def _inv_bessel_ratio(r: jnp.ndarray) -> jnp.ndarray:
+    ar = jnp.abs(r)
+    one_m = 1.0 - ar  # exact for ar >= 1/2 (Sterbenz); carries the digits near r = 1
+    # Piecewise starting values of Best & Fisher (1981) [3], ~1 % accurate.
+    k0 = jnp.where(
+        ar < 0.53,
+        2 * ar + ar**3 + 5 * ar**5 / 6,
+        jnp.where(
+            ar < 0.85,
+            -0.4 + 1.39 * ar + 0.43 / jnp.where(ar < 0.85, one_m, 1.0),
+            1.0 / (ar * jnp.where(one_m > 0, one_m, 1.0) * (3.0 - ar)),
+        ),
+    )
+    # A is increasing and concave on k > 0, so Newton never overshoots from below and
+    # converges monotonically after at most one step from above: a fixed, small number
+    # of steps is enough (quadratic convergence from ~1e-2). The residual is written as
+    # (1 - r) - (1 - A(k)) to keep its digits when r is close to 1.
+    def step(_, k):
+        resid = one_m - _one_minus_bessel_ratio(k)
+        k_new = k - resid / _bessel_ratio_derivative(k)
+        return jnp.maximum(k_new, 0.0)
+
+    k = lax.fori_loop(0, _NEWTON_STEPS, step, k0)
+    k = jnp.where(ar == 1, jnp.inf, k)
+    k = jnp.where(ar > 1, jnp.nan, k)
+    return jnp.sign(r) * k
+
+
+@_inv_bessel_ratio.defjvp
+def _inv_bessel_ratio_jvp(primals, tangents):
+    (r,), (tr,) = primals, tangents
+    k = _inv_bessel_ratio(r)
+    return k, tr / _bessel_ratio_derivative(k)
+
+
+def inv_bessel_ratio(r: ArrayLike) -> jnp.ndarray:
+    r"""Inverse of the Bessel ratio, :math:`A^{-1}(r)`: the concentration with mean
+    resultant length ``r``.
+
+    Parameters
+    ----------
+    r : array_like
+        Mean resultant length. :math:`A^{-1}` is odd, so negative ``r`` gives negative
+        values; ``|r| = 1`` gives ``inf`` and ``|r| > 1`` or NaN gives NaN.
+
+    Returns
+    -------
+    jax.Array
+        :math:`\kappa` with :math:`A(\kappa) = r`, from the Best-Fisher starting value and
+        eight Newton steps (fixed, so the loop is bounded and ``jit``-compiled once).
+        Derivative :math:`1 / A'(\kappa)` (custom JVP). Accurate up to
+        :math:`\kappa \approx 1/(2\,(1-r))`, i.e. about ``1e7`` in float32 and ``1e15``
+        in float64, where ``1 - r`` runs out of digits.
+    """
+    (r,) = promote_float(r)
+    return _inv_bessel_ratio(r)

@@ -1,0 +1,113 @@
+r"""The von Mises log-density with analytic derivatives.
+
+.. math::
+
+    \log p(x \mid \mu, \kappa) = \kappa\cos(x-\mu) - \log(2\pi I_0(\kappa))
+    = -2\kappa\sin^2\!\tfrac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(\kappa).
+
+The second form is the one evaluated: the normaliser never overflows, and the near-mode
+term has no ``cos - 1`` cancellation (NumPyro's form loses 5e-3 in float32 at
+:math:`\kappa = 10^6`). The density is :math:`2\pi`-periodic in ``x`` and ``loc``, so
+angles in :math:`[0, 2\pi)` or any other window are fine.
+
+References
+----------
+.. [1] Mardia, K. V. and Jupp, P. E. (2000). *Directional Statistics*, Wiley, sec. 3.5.4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+from jax.typing import ArrayLike
+
+from ._fastmath import half_angle_sincos
+from ._utils import promote_float, valid_concentration
+from .bessel import log_i0e, one_minus_bessel_ratio
+
+__all__ = ["log_prob"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _normaliser(k: jnp.ndarray) -> jnp.ndarray:
+    # Evaluated on concentration's own shape: with one shared k and a million
+    # observations the Bessel function runs once, not a million times.
+    return jnp.where(valid_concentration(k), -_LOG_2PI - log_i0e(k), jnp.nan)
+
+
+@jax.custom_jvp
+def _log_prob(x: jnp.ndarray, loc: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    s, _ = half_angle_sincos(x - loc)
+    return _normaliser(k) - 2.0 * k * (s * s)
+
+
+def _is_zero(t) -> bool:
+    return isinstance(t, SymbolicZero)
+
+
+def _log_prob_jvp(primals, tangents):
+    x, loc, k = primals
+    tx, tloc, tk = tangents
+    s, c = half_angle_sincos(x - loc)
+    s2 = s * s
+    out = _normaliser(k) - 2.0 * k * s2
+    tangent = jnp.zeros_like(out)
+    if not (_is_zero(tx) and _is_zero(tloc)):
+        dx = -2.0 * k * (s * c)  # d/dx = -k sin(x - loc); d/dloc = -d/dx
+        if not _is_zero(tx):
+            tangent = tangent + dx * tx
+        if not _is_zero(tloc):
+            tangent = tangent - dx * tloc
+    if not _is_zero(tk):
+        # d/dk = cos(x - loc) - A(k) = (1 - A(k)) - 2 sin^2((x - loc)/2), without the
+        # cancellation of cos - A near the mode at large k.
+        tangent = tangent + (one_minus_bessel_ratio(k) - 2.0 * s2) * tk
+    return out, tangent
+
+
+_log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
+
+
+def log_prob(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
+    r"""Log-density of the von Mises distribution.
+
+    .. math:: \log p(x) = -2\kappa\sin^2\!\tfrac{x-\mu}{2} - \log 2\pi
+       - \log\mathrm{i0e}(\kappa)
+
+    Parameters
+    ----------
+    x : array_like
+        Angles (radians), any real value: the density is :math:`2\pi`-periodic.
+    loc : array_like
+        Mean direction :math:`\mu`.
+    concentration : array_like
+        :math:`\kappa \ge 0`. ``k = 0`` is the uniform density :math:`1/2\pi`.
+
+    Returns
+    -------
+    jax.Array
+        Broadcast of the three arguments, in their common float dtype. NaN where the
+        concentration is negative, NaN or infinite, or where ``x`` or ``loc`` is NaN.
+
+    Notes
+    -----
+    Derivatives are analytic (custom JVP, forward and reverse mode):
+    :math:`\partial_x = -\kappa\sin(x-\mu) = -\partial_\mu` and
+    :math:`\partial_\kappa = (1 - A(\kappa)) - 2\sin^2\frac{x-\mu}{2}` with
+    :math:`A = I_1/I_0`. The angle difference is reduced modulo :math:`2\pi` with a
+    Cody-Waite split of :math:`2\pi` and the half-angle sine/cosine are fused
+    polynomials, several times faster on CPU than XLA's ``sin``/``cos``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from vm_ppl import log_prob
+    >>> float(log_prob(0.0, 0.0, 0.0))  # uniform: -log(2 pi)
+    -1.8378770...
+    """
+    x, loc, concentration = promote_float(x, loc, concentration)
+    return _log_prob(x, loc, concentration)
