@@ -128,13 +128,20 @@ def _horner(z: jnp.ndarray, coeffs: tuple) -> jnp.ndarray:
     return p
 
 
-def _reduce(d: jnp.ndarray, c: dict) -> jnp.ndarray:
+def _reduce_nowrap(d: jnp.ndarray, c: dict) -> jnp.ndarray:
     # n*C1, n*C2 are exact and d - n*C1 is exact (Sterbenz), so r carries
     # ~3 dtype-words of 2*pi and keeps relative accuracy even near multiples.
     n = jnp.round(d * c["inv_2pi"])
-    r = ((d - n * c["tp1"]) - n * c["tp2"]) - n * c["tp3"]
+    return ((d - n * c["tp1"]) - n * c["tp2"]) - n * c["tp3"]
+
+
+def _reduce(d: jnp.ndarray, c: dict) -> jnp.ndarray:
+    r = _reduce_nowrap(d, c)
     # round(d/2pi) can be off by one when d/2pi is within rounding of a
     # half-integer, leaving |r| slightly above pi: wrap once more (exactly).
+    # (k*C is used rather than the bare constants because XLA's algebraic
+    # simplifier reassociates (x - C1) - C2 into x - (C1 + C2), which would
+    # fold the split away.)
     k = jnp.where(r > c["pi"], 1.0, jnp.where(r < -c["pi"], -1.0, 0.0)).astype(d.dtype)
     return ((r - k * c["tp1"]) - k * c["tp2"]) - k * c["tp3"]
 
@@ -145,7 +152,10 @@ def _sincos(h: jnp.ndarray, c: dict) -> tuple[jnp.ndarray, jnp.ndarray]:
     # (including cos near its zero) and the polynomials only cover [0, pi/4].
     a = jnp.abs(h)
     big = a > c["pio4"]
-    u = jnp.where(big, (c["pio2_hi"] - a) + c["pio2_lo"], h)  # signed h keeps grad at 0
+    # pio2_lo enters through a select: XLA's simplifier would otherwise fold
+    # (C1 - a) + C2 into (C1 + C2) - a and silently drop the low part.
+    lo = jnp.where(big, c["pio2_lo"], jnp.zeros_like(h))
+    u = jnp.where(big, (c["pio2_hi"] - a) + lo, h)  # signed h keeps grad at 0
     z = u * u
     s = u * (1 + z * _horner(z, c["sin"]))  # multiplicative form keeps sin(-0) = -0
     co = 1 + z * _horner(z, c["cos"])
@@ -206,10 +216,14 @@ def sincos(h: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """``(sin(r/2), cos(r/2))`` with ``r = reduce_angle(d)``, for any real ``d``.
+    """``(sin(r/2), cos(r/2))`` with ``r = d - 2 pi round(d / 2pi)``, for any real ``d``.
 
-    Since ``r = d - 2 pi n``: ``sin(r/2)**2 == sin(d/2)**2``,
-    ``cos(r/2) >= 0``, ``cos(r/2)**2 == cos(d/2)**2`` and
+    ``r`` is :func:`reduce_angle` without its final one-step wrap (for speed):
+    ``|r| <= pi`` except that, when ``d / 2pi`` is within rounding of a
+    half-integer, ``|r|`` may exceed ``pi`` by ~``|d| eps`` (then ``r`` is the
+    other representative and ``cos(r/2)`` may be ``-tiny`` instead of
+    ``+tiny``).  In all cases ``sin(r/2)**2 == sin(d/2)**2``,
+    ``cos(r/2)**2 == cos(d/2)**2`` and
     ``2 sin(r/2) cos(r/2) == sin(d)``.  This is the hot path of the von Mises
     log-density (``1 - cos d = 2 sin(d/2)**2`` without cancellation).
 
@@ -228,7 +242,9 @@ def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     (s, c) : tuple of jax.Array
     """
     x, c, out = _prep(d)
-    s, co = _sincos(0.5 * _reduce(x, c), c)
+    # The final wrap of reduce_angle is skipped here: it doubles the cost of
+    # the fused loop, and _sincos stays accurate up to |h| <= 3pi/4 anyway.
+    s, co = _sincos(0.5 * _reduce_nowrap(x, c), c)
     return s.astype(out), co.astype(out)
 
 

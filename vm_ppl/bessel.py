@@ -63,7 +63,7 @@ def _asymptotic_setup(dtype) -> tuple[float, tuple[float, ...]]:
     terms still decrease there); below it the direct formulas lose at most ~1e3 ulp.
     """
     if jnp.finfo(dtype).bits == 64:
-        return 25.0, _EPS_ASYMPTOTIC
+        return 20.0, _EPS_ASYMPTOTIC
     return 10.0, _EPS_ASYMPTOTIC[:17]
 
 
@@ -159,7 +159,7 @@ def _one_minus_bessel_ratio(x: jnp.ndarray) -> jnp.ndarray:
 def one_minus_bessel_ratio(x: ArrayLike) -> jnp.ndarray:
     r""":math:`1 - A(x)` without cancellation, the circular variance of a von Mises.
 
-    For :math:`x` above 25 (float64) or 10 (float32) the asymptotic series
+    For :math:`x` above 20 (float64) or 10 (float32) the asymptotic series
     :math:`1 - A(x) \sim \tfrac{1}{2x} + \tfrac{1}{8x^2} + \tfrac{1}{8x^3} + \dots`
     (25 or 17 terms) is used [1]_; below, :math:`(\mathrm{i0e} - \mathrm{i1e})/\mathrm{i0e}`.
     In float32 at ``x = 1e6`` the naive ``1 - A`` has ~10 % error; this has ~1 ulp.
@@ -210,10 +210,10 @@ def _inv_bessel_ratio(r: jnp.ndarray) -> jnp.ndarray:
     )
     # A is increasing and concave on k > 0, so Newton never overshoots from below and
     # converges monotonically after at most one step from above: a fixed, small number
-    # of steps is enough (quadratic convergence from ~1e-2). The residual is written as
-    # (1 - r) - (1 - A(k)) to keep its digits when r is close to 1.
+    # of steps is enough (quadratic convergence from ~1e-2). Near r = 1 the residual
+    # A(k) - r is written as (1 - r) - (1 - A(k)) to keep its digits.
     def step(_, k):
-        resid = one_m - _one_minus_bessel_ratio(k)
+        resid = jnp.where(ar < 0.5, _bessel_ratio(k) - ar, one_m - _one_minus_bessel_ratio(k))
         k_new = k - resid / _bessel_ratio_derivative(k)
         return jnp.maximum(k_new, 0.0)
 

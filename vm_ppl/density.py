@@ -66,7 +66,9 @@ def _log_prob_jvp(primals, tangents):
         # d/dk = cos(x - loc) - A(k) = (1 - A(k)) - 2 sin^2((x - loc)/2), without the
         # cancellation of cos - A near the mode at large k.
         tangent = tangent + (one_minus_bessel_ratio(k) - 2.0 * s2) * tk
-    return out, tangent
+    # Invalid concentration: NaN derivatives too, never a plausible-looking number.
+    # (A multiplicative mask, so the rule stays linear and transposes for reverse mode.)
+    return out, tangent * jnp.where(jnp.isnan(out), jnp.nan, 1.0)
 
 
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)

@@ -51,7 +51,8 @@ __all__ = ["sample", "wrap_angle"]
 
 # Worst-case rejection probability of Best-Fisher (acceptance >= 0.6577 near k = 1.2).
 _REJECT_MAX = 0.3423
-# Rounds stop compacting once the pending buffer is this small; a bounded loop finishes.
+# Rounds stop compacting once the pending buffer is this small (or 2 % of the draws);
+# a bounded loop finishes it.
 _SMALL_BUFFER = 512
 # Bound on that loop: P(an element is rejected 256 times) <= 0.3423**256 ~ 1e-119.
 _MAX_FINAL_ROUNDS = 256
@@ -95,12 +96,16 @@ def _uniform_open(bits: jnp.ndarray, dtype) -> jnp.ndarray:
     return (m + 0.5) * (2.0**-p)
 
 
-def _propose(key, a, kr1, k, n: int, dtype):
-    """One wrapped-Cauchy proposal per element: returns (tan(theta/2), accepted)."""
+def _bits(key: jax.Array, n: int, dtype) -> jnp.ndarray:
     width = 64 if jnp.finfo(dtype).bits == 64 else 32
-    bits = jax.random.bits(key, (2, n), dtype=jnp.dtype(f"uint{width}"))
-    u = _uniform_open(bits[0], dtype)
-    u2 = _uniform_open(bits[1], dtype)
+    return jax.random.bits(key, (2 * n,), dtype=jnp.dtype(f"uint{width}"))
+
+
+def _propose(bits: jnp.ndarray, a, kr1, k, dtype):
+    """One wrapped-Cauchy proposal per pair of words: returns (tan(theta/2), accepted)."""
+    n = bits.shape[0] // 2
+    u = _uniform_open(bits[:n], dtype)
+    u2 = _uniform_open(bits[n:], dtype)
     w = a * tan_pi(u - 0.5)
     w2 = w * w
     # c = k (r - cos theta) = k (r - 1) + k (1 - cos theta), 1 - cos theta = 2w^2/(1+w^2)
@@ -109,67 +114,120 @@ def _propose(key, a, kr1, k, n: int, dtype):
 
 
 def _buffer_sizes(n: int) -> list[int]:
-    """Static sizes of the compacted buffers of pending elements, round by round."""
+    """Static sizes of the compacted buffers of pending elements, round by round.
+
+    Each is the expected number of rejections of the previous buffer at the worst
+    acceptance rate plus 8 standard deviations: overflow has probability ~1e-15 a round
+    and is still handled exactly (by the fallback loop).
+    """
     sizes = []
     m = n
-    while m > _SMALL_BUFFER:
+    while m > max(_SMALL_BUFFER, n // 50):
         m = min(m, math.ceil(_REJECT_MAX * m + 8.0 * math.sqrt(m * _REJECT_MAX) + 32))
         sizes.append(m)
     return sizes
 
 
+def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
+    """Indices of the True entries of a 1-d ``mask``, in order, padded with len(mask).
+
+    Same result as ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, ~4x faster
+    on CPU: the prefix count is done on 32-bit words (a cumulative sum over n/32 row
+    counts plus a popcount of each element's lower bits) instead of XLA's cumsum over n.
+    """
+    n = mask.shape[0]
+    rows = -(-n // 32)
+    m = jnp.pad(mask, (0, rows * 32 - n)).reshape(rows, 32).astype(jnp.uint32)
+    lanes = jnp.arange(32, dtype=jnp.uint32)
+    words = jnp.sum(m << lanes, axis=1, dtype=jnp.uint32)
+    counts = lax.population_count(words).astype(jnp.int32)
+    offsets = jnp.cumsum(counts) - counts
+    below = (jnp.uint32(1) << lanes) - jnp.uint32(1)
+    rank = lax.population_count(words[:, None] & below).astype(jnp.int32)
+    pos = jnp.where(m.astype(bool), offsets[:, None] + rank, size).reshape(-1)
+    src = jnp.arange(rows * 32, dtype=jnp.int32)
+    return _scatter_drop(jnp.full((size,), n, jnp.int32), pos, src)
+
+
+def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jnp.ndarray:
+    """``target.at[pos].set(val)``, skipping ``pos == len(target)``.
+
+    Implemented with a spare slot and an in-bounds scatter: XLA's CPU scatter with
+    ``mode="drop"`` is ~3.5x slower because it bounds-checks every update.
+    """
+    size = target.shape[0]
+    # The barrier keeps XLA from fusing the index computation into the (scalar) scatter loop.
+    pos, val = lax.optimization_barrier((pos, val))
+    spare = jnp.concatenate([target, target[:1]])
+    return spare.at[pos].set(val, mode="promise_in_bounds")[:size]
+
+
 def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``."""
     dtype = k.dtype
-    a, kr1 = _envelope(k)
     per_element = k.shape[0] != 1
+    params = _envelope(k) + (k,)
 
-    def params(idx):
+    def take(prm, pos):
         if not per_element:
-            return a, kr1, k
-        return a[idx], kr1[idx], k[idx]
+            return prm
+        return tuple(p[jnp.minimum(pos, p.shape[0] - 1)] for p in prm)
 
-    # Round 1: one proposal for every element. `out` holds NaN where still pending.
-    w, acc = _propose(jax.random.fold_in(key, 0), a, kr1, k, n, dtype)
-    out = jnp.where(acc, w, jnp.nan)
-    idx = jnp.arange(n)
+    sizes = _buffer_sizes(n)
+    # One call draws the bits of all compaction rounds (one threefry in the program).
+    bits = _bits(jax.random.fold_in(key, 0), n + sum(sizes), dtype)
+    starts = [0]
+    for m in [n, *sizes]:
+        starts.append(starts[-1] + 2 * m)
+    # Round 1: one proposal for every element; NaN marks "still pending".
+    w, acc = _propose(bits[: 2 * n], *params, dtype)
+    values = [jnp.where(acc, w, jnp.nan)]
+    positions = []
     pending = ~acc
-    # Rounds 2..: compact pending indices into geometrically shrinking static buffers.
-    # An element that does not fit (probability ~1e-15 per round) stays NaN in `out`
-    # and is caught by the exact fallback at the end.
-    for r, size in enumerate(_buffer_sizes(n), start=1):
-        (pos,) = jnp.nonzero(pending, size=size, fill_value=idx.shape[0])
-        idx = jnp.concatenate([idx, jnp.array([n])])[pos]  # n marks an empty slot
-        w, acc = _propose(jax.random.fold_in(key, r), *params(jnp.minimum(idx, n - 1)),
-                          size, dtype)
-        live = idx < n
-        out = out.at[jnp.where(live & acc, idx, n)].set(w, mode="drop")
+    # Rounds 2..: compact the pending elements of the previous buffer into a smaller
+    # static buffer and give each one new proposal there.
+    for r, size in enumerate(sizes, start=1):
+        pos = _compact(pending, size)
+        live = pos < pending.shape[0]
+        params = take(params, pos)
+        w, acc = _propose(bits[starts[r] : starts[r + 1]], *params, dtype)
+        values.append(jnp.where(live & acc, w, jnp.nan))
+        positions.append(pos)
         pending = live & ~acc
 
-    # Finish the last small buffer with a bounded loop.
+    # The last buffer (at most _SMALL_BUFFER live elements) finishes in a bounded loop.
     def small_cond(state):
         i, pend, _ = state
         return (i < _MAX_FINAL_ROUNDS) & jnp.any(pend)
 
     def small_body(state):
-        i, pend, out = state
-        w, acc = _propose(jax.random.fold_in(key, 1000 + i),
-                          *params(jnp.minimum(idx, n - 1)), idx.shape[0], dtype)
-        take = pend & acc
-        out = out.at[jnp.where(take, idx, n)].set(w, mode="drop")
-        return i + 1, pend & ~acc, out
+        i, pend, val = state
+        m = pend.shape[0]
+        w, acc = _propose(_bits(jax.random.fold_in(key, 1000 + i), m, dtype), *params, dtype)
+        take_new = pend & acc
+        return i + 1, pend & ~acc, jnp.where(take_new, w, val)
 
-    _, _, out = lax.while_loop(small_cond, small_body, (0, pending, out))
+    _, _, values[-1] = lax.while_loop(small_cond, small_body, (0, pending, values[-1]))
 
-    # Exact fallback for buffer overflow: whole-array rounds for whatever is still NaN.
-    # Practically never runs (the condition is checked once).
+    # Write each buffer's accepted values back into its parent buffer, last to first.
+    for r in range(len(positions), 0, -1):
+        val, pos = values[r], positions[r - 1]
+        parent = values[r - 1]
+        pos = jnp.where(jnp.isnan(val), parent.shape[0], pos)
+        values[r - 1] = _scatter_drop(parent, pos, val)
+    out = values[0]
+
+    # Exact fallback for a buffer overflow: whole-array rounds for whatever is still NaN.
+    # Practically never runs (its condition is evaluated once).
+    full = _envelope(k) + (k,)
+
     def full_cond(state):
         i, out = state
         return (i < _MAX_FINAL_ROUNDS) & jnp.any(jnp.isnan(out))
 
     def full_body(state):
         i, out = state
-        w, acc = _propose(jax.random.fold_in(key, 2000 + i), a, kr1, k, n, dtype)
+        w, acc = _propose(_bits(jax.random.fold_in(key, 2000 + i), n, dtype), *full, dtype)
         return i + 1, jnp.where(jnp.isnan(out) & acc, w, out)
 
     _, out = lax.while_loop(full_cond, full_body, (0, out))

@@ -1,0 +1,386 @@
+r"""Cumulative distribution function of the von Mises distribution and its inverse.
+
+The cdf follows SciPy's convention: it is the integral of the density from
+:math:`\mu - \pi`, so :math:`F(\mu) = \tfrac12`, and it grows by one per turn,
+:math:`F(x + 2\pi) = F(x) + 1`. The angle :math:`d = x - \mu` is written as
+:math:`d = r + 2\pi n` with :math:`n = \mathrm{round}(d / 2\pi)` and
+:math:`r \in [-\pi, \pi]`, and :math:`F(x) = F_0(r) + n` with the standard cdf
+
+.. math:: F_0(r) = \int_{-\pi}^{r} \frac{e^{\kappa(\cos t - 1)}}{2\pi\,\mathrm{i0e}(\kappa)}\,dt.
+
+:math:`F_0` is evaluated with Hill's algorithm [1]_ (as in TensorFlow Probability and
+SciPy): the Fourier series for small :math:`\kappa` and a corrected normal approximation
+for large :math:`\kappa`. The switch points and the number of series terms were measured
+against mpmath quadrature (30 digits):
+
+* float64: series with 64 terms for :math:`\kappa < 50`, normal approximation above.
+  The normal approximation's error is 7e-12 at :math:`\kappa = 50` (2e-11 at 40, 2e-10 at
+  25, 9e-9 at Hill's 10.5), the 64-term series' truncation error below 1e-16 there.
+* float32: series with 28 terms for :math:`\kappa < 10.5`, normal approximation above
+  (its error 1e-8 at 10.5 is below float32 resolution).
+
+SciPy switches to an *uncorrected* normal approximation at :math:`\kappa = 50`, which is
+off by 3e-6 there; this module is accurate to 1e-10 (float64) for every :math:`\kappa`.
+
+References
+----------
+.. [1] Hill, G. W. (1977). Algorithm 518: Incomplete Bessel function I0. The von Mises
+   distribution. *ACM Transactions on Mathematical Software* 3, 279-284.
+.. [2] Press, W. H., Teukolsky, S. A., Vetterling, W. T. and Flannery, B. P. (2007).
+   *Numerical Recipes*, 3rd ed., sec. 9.4 (Newton-Raphson safeguarded by bisection).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+from jax.scipy.special import i0e, ndtr, ndtri
+from jax.typing import ArrayLike
+
+from ._utils import promote_float, valid_concentration
+from .bessel import log_i0e, one_minus_bessel_ratio
+
+__all__ = ["cdf", "icdf"]
+
+_TWO_PI = 2.0 * math.pi
+_INV_TWO_PI = 1.0 / _TWO_PI
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+# Static regime parameters per precision: (switch concentration, series terms).
+_PARAMS_64 = (50.0, 64)
+_PARAMS_32 = (10.5, 32)
+
+# Fixed number of safeguarded Newton steps in icdf (measured: 4-6 suffice from the
+# initial guesses below; the rest absorb bisection fall-backs).
+_ICDF_STEPS_64 = 12
+_ICDF_STEPS_32 = 10
+
+
+def _params(dtype) -> tuple[float, int]:
+    return _PARAMS_64 if jnp.finfo(dtype).bits == 64 else _PARAMS_32
+
+
+def _anchors(dtype) -> tuple[int, ...]:
+    """Powers of two below N where the series' sine rotation restarts (see _cdf_series)."""
+    return () if jnp.finfo(dtype).bits == 64 else (8, 1)
+
+
+def _is_zero(t) -> bool:
+    return isinstance(t, SymbolicZero)
+
+
+def _reduce(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """d = r + 2 pi n with r in [-pi, pi]; Cody-Waite split of 2 pi keeps r exact-ish."""
+    n = jnp.round(d * _INV_TWO_PI)
+    hi = float(np.asarray(_TWO_PI, d.dtype))  # 2 pi rounded to the working precision
+    lo = _TWO_PI - hi
+    r = (d - n * hi) - n * lo
+    return r, n
+
+
+def _pdf_std(r: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    """Standard density exp(-2k sin^2(r/2)) / (2 pi i0e(k)); no cos - 1 cancellation."""
+    s = jnp.sin(0.5 * r)
+    return jnp.exp(-2.0 * k * (s * s) - log_i0e(k)) * _INV_TWO_PI
+
+
+@jax.custom_jvp
+def _inv_i0e(k: jnp.ndarray) -> jnp.ndarray:
+    return 1.0 / i0e(k)
+
+
+@_inv_i0e.defjvp
+def _inv_i0e_jvp(primals, tangents):
+    # d/dk 1/i0e(k) = (1 - A(k)) / i0e(k); autodiff of i0e would form i1e - i0e, which
+    # cancels to a relative error ~ k * eps (2e-8 at k = 1e8 in float64).
+    (k,), (tk,) = primals, tangents
+    out = _inv_i0e(k)
+    return out, out * one_minus_bessel_ratio(k) * tk
+
+
+def _cdf_series(r: jnp.ndarray, k: jnp.ndarray, num_terms: int) -> jnp.ndarray:
+    r"""Hill's series :math:`\tfrac12 + \tfrac{r}{2\pi} + \tfrac1\pi\sum_n
+    \tfrac{I_n(\kappa)}{I_0(\kappa)}\tfrac{\sin nr}{n}`, summed backwards.
+
+    The ratios :math:`R_n = I_n/I_{n-1} = \kappa / (2n + \kappa R_{n+1})` come from the
+    (stable) backward recurrence started at :math:`R_{N+1} = 0`; written with
+    :math:`\kappa` in the numerator it is exact (zero) at :math:`\kappa = 0`, with no
+    :math:`2n/\kappa`. The nested sum is :math:`V_n = R_n(\sin(nr)/n + V_{n+1})`.
+
+    :math:`\sin nr` comes from rotating :math:`(\sin nr, \cos nr)` down by :math:`r`
+    (5x cheaper than a ``sin`` per term). The rotation's phase error grows by ~1 ulp per
+    step, so it is re-started from ``sin``/``cos`` at a few powers of two
+    :math:`n = 2^j` (where :math:`2^j r` is exact): one start at N costs 1e-15 in float64
+    but 5e-7 in float32, re-starts at 8 and 1 bring float32 to 7e-8.
+    """
+    s1, c1 = jnp.sin(r), jnp.cos(r)
+    zero = jnp.zeros(jnp.broadcast_shapes(r.shape, k.shape), r.dtype)
+    ratio, v = zero, zero
+    anchors = (num_terms, *(a for a in _anchors(r.dtype) if a < num_terms), 0)
+    for top, bottom in zip(anchors[:-1], anchors[1:]):  # static, a few segments
+        if top == 1:
+            sn, cn = zero + s1, zero + c1
+        else:
+            sn, cn = zero + jnp.sin(float(top) * r), zero + jnp.cos(float(top) * r)
+
+        def body(i, carry, top=top):
+            ratio, v, sn, cn = carry
+            n = top - i
+            ratio = k / (2.0 * n + k * ratio)
+            v = ratio * (sn / n + v)
+            sn, cn = sn * c1 - cn * s1, cn * c1 + sn * s1  # sin, cos of (n - 1) r
+            return ratio, v, sn, cn
+
+        ratio, v, _, _ = lax.fori_loop(0, top - bottom, body, (ratio, v, sn, cn))
+    return 0.5 + r * _INV_TWO_PI + v / math.pi
+
+
+def _cdf_normal(r: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    r"""Hill's corrected normal approximation, :math:`\Phi(\xi)` with
+
+    .. math:: z = \sqrt{2/\pi}\,\sin(r/2)/\mathrm{i0e}(\kappa), \quad c = 24\kappa,\quad
+       \xi = z - \frac{z^3}{\left(\frac{c - 2z^2 - 16}{3}
+       - \frac{z^4 + \frac74 z^2 + \frac{167}{2}}{c - 56 - z^2 + 3}\right)^2}.
+    """
+    z = _SQRT_2_OVER_PI * _inv_i0e(k) * jnp.sin(0.5 * r)
+    z2 = z * z
+    c = 24.0 * k
+    den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2)
+    xi = z - z * z2 / (den * den)
+    return ndtr(xi)
+
+
+def _cdf_std_raw(r: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    """Unclipped standard cdf on r in [-pi, pi] for valid k (k finite, >= 0)."""
+    k_switch, num_terms = _params(r.dtype)
+    use_series = k < k_switch
+    # Each branch sees a harmless k where it is not selected, so neither its value nor
+    # its derivative can turn into NaN behind the where.
+    # lax.cond skips a regime no element needs (the common case of one shared k);
+    # under vmap it becomes a select and both run, which is still correct.
+    series = lax.cond(
+        jnp.any(use_series),
+        lambda: _cdf_series(r, jnp.where(use_series, k, 0.0), num_terms),
+        lambda: jnp.zeros(use_series.shape, r.dtype),
+    )
+    normal = lax.cond(
+        jnp.all(use_series),
+        lambda: jnp.zeros(use_series.shape, r.dtype),
+        lambda: _cdf_normal(r, jnp.where(use_series, k_switch, k)),
+    )
+    return jnp.where(use_series, series, normal)
+
+
+def _cdf_std_and_dk(r: jnp.ndarray, k: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Standard cdf and its k-derivative (forward mode through the series/normal)."""
+    return jax.jvp(lambda kk: _cdf_std_raw(r, kk), (k,), (jnp.ones_like(k),))
+
+
+def _finish(raw: jnp.ndarray, n: jnp.ndarray, ok: jnp.ndarray) -> jnp.ndarray:
+    # The series can leave [0, 1] by an ulp in the tails (scipy#17544): clip in the
+    # reduced window, so F stays monotone across the window edges, then add the turns.
+    return jnp.where(ok, jnp.clip(raw, 0.0, 1.0) + n, jnp.nan)
+
+
+@jax.custom_jvp
+def _cdf(x: jnp.ndarray, loc: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    ok = valid_concentration(k)
+    ks = jnp.where(ok, k, 0.0)
+    r, n = _reduce(x - loc)
+    return _finish(_cdf_std_raw(r, ks), n, ok)
+
+
+def _cdf_jvp(primals, tangents):
+    x, loc, k = primals
+    tx, tloc, tk = tangents
+    ok = valid_concentration(k)
+    ks = jnp.where(ok, k, 0.0)
+    r, n = _reduce(x - loc)
+    if _is_zero(tk):
+        raw = _cdf_std_raw(r, ks)
+        tangent = jnp.zeros_like(raw)
+    else:
+        raw, dk = _cdf_std_and_dk(r, ks)
+        tangent = dk * tk
+    out = _finish(raw, n, ok)
+    if not (_is_zero(tx) and _is_zero(tloc)):
+        # dF/dx = pdf exactly (not the derivative of the approximation); dF/dloc = -pdf.
+        p = _pdf_std(r, ks)
+        if not _is_zero(tx):
+            tangent = tangent + p * tx
+        if not _is_zero(tloc):
+            tangent = tangent - p * tloc
+    return out, jnp.where(ok, tangent, jnp.nan)
+
+
+_cdf.defjvp(_cdf_jvp, symbolic_zeros=True)
+
+
+def cdf(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
+    r"""Cumulative distribution function of the von Mises distribution.
+
+    .. math:: F(x) = \int_{\mu-\pi}^{x} \frac{e^{\kappa\cos(t-\mu)}}{2\pi I_0(\kappa)}\,dt,
+
+    extended to all real ``x`` by :math:`F(x + 2\pi) = F(x) + 1`, so
+    :math:`F(\mu) = \tfrac12`, :math:`F(\mu \pm \pi) = \tfrac12 \pm \tfrac12` (SciPy's
+    convention).
+
+    Parameters
+    ----------
+    x : array_like
+        Angles (radians), any real value.
+    loc : array_like
+        Mean direction :math:`\mu`.
+    concentration : array_like
+        :math:`\kappa \ge 0`; ``0`` is the uniform distribution (exactly).
+
+    Returns
+    -------
+    jax.Array
+        Broadcast of the arguments in their common float dtype. NaN where the
+        concentration is negative, NaN or infinite, or ``x``/``loc`` is NaN or infinite.
+
+    Notes
+    -----
+    Hill's algorithm [1]_: for :math:`\kappa` below a switch point (50 in float64, 10.5 in
+    float32) the Fourier series
+
+    .. math:: F_0(r) = \frac12 + \frac{r}{2\pi} + \frac1\pi \sum_{n=1}^{N}
+       \frac{I_n(\kappa)}{I_0(\kappa)} \frac{\sin nr}{n}
+
+    with :math:`N = 64` (28) terms and Bessel ratios from the backward recurrence; above
+    it Hill's corrected normal approximation. The absolute error is below 1e-11 in
+    float64 for every :math:`\kappa \in [0, \infty)` and about 1e-7 in float32.
+
+    Derivatives (custom JVP, forward and reverse mode): :math:`\partial_x F = p(x)`, the
+    exact density, :math:`\partial_\mu F = -p(x)`, and :math:`\partial_\kappa F` by
+    forward-mode differentiation of the series or normal approximation (accurate to
+    ~1e-12 in float64), as needed by implicit reparameterisation.
+
+    Examples
+    --------
+    >>> float(cdf(0.0, 0.0, 2.0))
+    0.5
+    """
+    x, loc, concentration = promote_float(x, loc, concentration)
+    x, loc, concentration = jnp.broadcast_arrays(x, loc, concentration)
+    return _cdf(x, loc, concentration)
+
+
+def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    """Solve F_0(r) = q on [-pi, pi] for q in [0, 1] and valid k (fixed step count)."""
+    dtype = q.dtype
+    steps = _ICDF_STEPS_64 if jnp.finfo(dtype).bits == 64 else _ICDF_STEPS_32
+    pi = jnp.asarray(math.pi, dtype)
+
+    # Initial guess. Large k: invert the leading normal term, Phi(z) = q with
+    # z = sqrt(2/pi) sin(r/2) / i0e(k). Small k: the cdf is nearly uniform,
+    # F_0(r) ~ 1/2 + r/2pi + (A(k)/pi) sin r; one step of its fixed-point inverse.
+    qc = jnp.clip(q, jnp.finfo(dtype).tiny, 1.0 - jnp.finfo(dtype).epsneg)
+    s = ndtri(qc) * i0e(k) / _SQRT_2_OVER_PI
+    r_normal = 2.0 * jnp.arcsin(jnp.clip(s, -1.0, 1.0))
+    r_unif = _TWO_PI * q - pi
+    a = k / (2.0 + k)  # crude A(k) (exact slope at 0, -> 1)
+    r_unif = r_unif - 2.0 * a * jnp.sin(r_unif) / (1.0 + 2.0 * a * jnp.cos(r_unif))
+    r0 = jnp.where(k < 2.0, jnp.clip(r_unif, -pi, pi), r_normal)
+
+    def body(_, carry):
+        r, lo, hi = carry
+        f = _cdf_std_raw(r, k) - q
+        lo = jnp.where(f <= 0.0, r, lo)
+        hi = jnp.where(f >= 0.0, r, hi)
+        p = _pdf_std(r, k)
+        step = r - f / p
+        # Bisect when Newton leaves the bracket or the density underflowed (inf/NaN step).
+        good = (step > lo) & (step < hi) & jnp.isfinite(step)
+        r = jnp.where(f == 0.0, r, jnp.where(good, step, 0.5 * (lo + hi)))
+        return r, lo, hi
+
+    lo0 = jnp.full_like(q, -pi)
+    hi0 = jnp.full_like(q, pi)
+    r, _, _ = lax.fori_loop(0, steps, body, (jnp.clip(r0, -pi, pi), lo0, hi0))
+    return jnp.where(q <= 0.0, -pi, jnp.where(q >= 1.0, pi, r))
+
+
+@jax.custom_jvp
+def _icdf(q: jnp.ndarray, loc: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
+    ok = valid_concentration(k) & (q >= 0.0) & (q <= 1.0)
+    r = _icdf_std(jnp.where(ok, q, 0.5), jnp.where(ok, k, 0.0))
+    return jnp.where(ok, loc + r, jnp.nan)
+
+
+def _icdf_jvp(primals, tangents):
+    q, loc, k = primals
+    tq, tloc, tk = tangents
+    ok = valid_concentration(k) & (q >= 0.0) & (q <= 1.0)
+    qs, ks = jnp.where(ok, q, 0.5), jnp.where(ok, k, 0.0)
+    r = _icdf_std(qs, ks)
+    out = jnp.where(ok, loc + r, jnp.nan)
+    tangent = jnp.zeros_like(out)
+    if not (_is_zero(tq) and _is_zero(tk)):
+        # Implicit function theorem on F_0(r; k) = q: dr/dq = 1/p, dr/dk = -(dF/dk)/p.
+        inv_p = 1.0 / _pdf_std(r, ks)
+        if not _is_zero(tq):
+            tangent = tangent + inv_p * tq
+        if not _is_zero(tk):
+            _, dk = _cdf_std_and_dk(r, ks)
+            # At q = 0 or 1 (r = -+pi) dF/dk = 0 exactly; avoid 0/0 where p underflows.
+            edge = (qs <= 0.0) | (qs >= 1.0)
+            tangent = tangent + jnp.where(edge, 0.0, -dk * inv_p) * tk
+    if not _is_zero(tloc):
+        tangent = tangent + tloc
+    return out, jnp.where(ok, tangent, jnp.nan)
+
+
+_icdf.defjvp(_icdf_jvp, symbolic_zeros=True)
+
+
+def icdf(q: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
+    r"""Inverse cdf (quantile function) of the von Mises distribution.
+
+    Returns the :math:`x \in [\mu - \pi, \mu + \pi]` with :math:`F(x) = q` (see
+    :func:`cdf`), so ``q = 0`` gives :math:`\mu - \pi` and ``q = 1`` gives
+    :math:`\mu + \pi`.
+
+    Parameters
+    ----------
+    q : array_like
+        Probabilities in :math:`[0, 1]`.
+    loc : array_like
+        Mean direction :math:`\mu`.
+    concentration : array_like
+        :math:`\kappa \ge 0`.
+
+    Returns
+    -------
+    jax.Array
+        Broadcast of the arguments in their common float dtype. NaN where ``q`` is
+        outside :math:`[0, 1]` or NaN, or the concentration is negative, NaN or infinite.
+
+    Notes
+    -----
+    A fixed number of safeguarded Newton steps [2]_ (12 in float64, 10 in float32, so
+    the function is ``jit``/``vmap`` friendly): the iterate is kept inside a bracket
+    :math:`[lo, hi]` with :math:`F(lo) \le q \le F(hi)`, and a step that leaves the
+    bracket or meets an underflowed density is replaced by bisection. The start is the
+    inverse of the leading normal term :math:`\Phi(\sqrt{2/\pi}\sin(r/2)/\mathrm{i0e}(\kappa))`
+    for :math:`\kappa \ge 2`, and a Newton step on the first two Fourier terms of the
+    nearly uniform cdf below. ``cdf(icdf(q))`` reproduces ``q`` to ~1e-15 in float64.
+
+    Derivatives (custom JVP) by the implicit function theorem:
+    :math:`\partial_q x = 1/p(x)`, :math:`\partial_\mu x = 1` and
+    :math:`\partial_\kappa x = -\partial_\kappa F(x) / p(x)`.
+
+    Examples
+    --------
+    >>> float(icdf(0.5, 1.0, 3.0))
+    1.0
+    """
+    q, loc, concentration = promote_float(q, loc, concentration)
+    q, loc, concentration = jnp.broadcast_arrays(q, loc, concentration)
+    return _icdf(q, loc, concentration)
