@@ -47,14 +47,24 @@ def _sampler(shape):
     return jax.jit(functools.partial(sample, shape=shape))
 
 
-@functools.cache
-def _sampler_dk(shape):
-    """(draws, dz/dk) by forward mode for a scalar concentration, jitted."""
+# ``sample`` with static shape / dtype, jitted: eager dispatch of its ~200 ops is slow.
+_jsample = jax.jit(sample, static_argnames=("shape", "dtype"))
 
-    def f(key, loc, k):
-        return jax.jvp(lambda kk: sample(key, loc, kk, shape=shape), (k,), (jnp.ones_like(k),))
+
+@functools.cache
+def _sampler_jvp(shape):
+    """Forward mode, jitted: (draws, dz/dloc * t_loc + dz/dk * t_k)."""
+
+    def f(key, loc, k, t_loc, t_k):
+        return jax.jvp(lambda ll, kk: sample(key, ll, kk, shape=shape), (loc, k), (t_loc, t_k))
 
     return jax.jit(f)
+
+
+def _sampler_dk(shape):
+    """(draws, dz/dk) for a scalar concentration."""
+    f = _sampler_jvp(shape)
+    return lambda key, loc, k: f(key, loc, k, jnp.zeros_like(loc), jnp.ones_like(k))
 
 
 @functools.cache
@@ -158,40 +168,72 @@ def test_wrap_angle_range_and_values(dtype):
     y = np.asarray(wrap_angle(x))
     assert y.dtype == d
     assert np.all(y >= -pi) and np.all(y < pi)
-    np.testing.assert_allclose(np.cos(y.astype(np.float64)), np.cos(np.asarray(x, np.float64)),
-                               atol=1e-5 if d is np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        np.cos(y.astype(np.float64)),
+        np.cos(np.asarray(x, np.float64)),
+        atol=1e-5 if d is np.float32 else 1e-12,
+    )
     assert y[1] == -pi and y[2] == -pi
-    assert jax.grad(lambda t: wrap_angle(t).sum())(x).tolist() == [1.0] * len(x)
+    g = np.asarray(jax.grad(lambda t: wrap_angle(t).sum())(x[jnp.array([0, 1, 2, 4, 6, 7])]))
+    np.testing.assert_array_equal(g, 1.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vm_ppl bug: wrap_angle's seam branch (-pi + 0*y) has derivative 0, not 1",
+)
+def test_wrap_angle_grad_is_one_where_rounding_hits_the_seam():
+    # float32(3 pi) - 2 pi rounds to >= float32(pi), and in float64 the largest double
+    # below pi, minus 2 pi, falls below -pi: both take the seam branch
+    x = jnp.float32(3 * np.pi)
+    assert wrap_angle(x) == -np.float32(np.pi)
+    g32 = jax.grad(wrap_angle)(x)
+    with jax.enable_x64(True):
+        g64 = jax.grad(wrap_angle)(jnp.float64(np.nextafter(np.pi, 0.0)))
+    assert g32 == 1.0 and g64 == 1.0
+
+
+def _out(*args, **kw):
+    """Shape and dtype of ``sample``'s output, traced without compiling."""
+    return jax.eval_shape(functools.partial(sample, **kw), jax.random.key(0), *args)
 
 
 def test_default_dtypes():
     key = jax.random.key(0)
-    assert sample(key, 0.0, 1.0, shape=(3,)).dtype == jnp.float32
-    assert sample(key, 0.0, 1.0, shape=(3,), dtype=jnp.float32).dtype == jnp.float32
+
+    # eval_shape traces without running: dtype logic only
+    def dt(*args, **kw):
+        return _out(*args, **kw).dtype
+
+    assert dt(0.0, 1.0, shape=(3,)) == jnp.float32
+    assert dt(0, 1, shape=(3,)) == jnp.float32
+    assert _jsample(key, 0.0, 1.0, shape=(3,)).dtype == jnp.float32
     with jax.enable_x64(True):
-        assert sample(key, 0.0, 1.0, shape=(3,)).dtype == jnp.float64
-        assert sample(key, np.float32(0), np.float32(1), shape=(3,)).dtype == jnp.float32
-        assert sample(key, 0.0, 1.0, shape=(3,), dtype=jnp.float32).dtype == jnp.float32
+        assert dt(0.0, 1.0, shape=(3,)) == jnp.float64
+        assert dt(np.float32(0), np.float32(1), shape=(3,)) == jnp.float32
+        assert dt(0.0, np.float32(1), shape=(3,)) == jnp.float32
+        assert dt(0.0, 1.0, shape=(3,), dtype=jnp.float32) == jnp.float32
+        assert _jsample(key, 0.0, 1.0, shape=(3,)).dtype == jnp.float64
 
 
 def test_shapes():
-    key = jax.random.key(3)
-    assert sample(key, 0.0, 1.0).shape == ()
-    assert sample(key, 0.0, 1.0, shape=(7,)).shape == (7,)
-    assert sample(key, 0.0, 1.0, shape=[2, 3]).shape == (2, 3)
+    assert _out(0.0, 1.0).shape == ()
+    assert _out(0.0, 1.0, shape=(7,)).shape == (7,)
+    assert _out(0.0, 1.0, shape=[2, 3]).shape == (2, 3)
     loc = jnp.linspace(-1.0, 1.0, 3).reshape(3, 1)
     k = jnp.asarray([0.0, 1.0, 10.0, 100.0])
-    assert sample(key, loc, k).shape == (3, 4)
-    assert sample(key, loc, k, shape=(3, 4)).shape == (3, 4)
-    x = sample(key, loc, k, shape=(5, 3, 4))
+    assert _out(loc, k).shape == (3, 4)
+    assert _out(loc, k, shape=(3, 4)).shape == (3, 4)
+    assert _out(loc, k, shape=(0, 3, 4)).shape == (0, 3, 4)
+    x = _jsample(jax.random.key(3), loc, k, shape=(5, 3, 4))
     assert x.shape == (5, 3, 4)
     assert not jnp.isnan(x).any()
-    # k = 100 column stays within ~6 sd of its loc
-    d = _wrapped_diff(x[..., 3], np.asarray(loc)[:, 0])
-    assert np.all(np.abs(d) < 0.6)
-    empty = sample(key, 1.0, 2.0, shape=(0,))
+    # the k = 100 column stays within ~6 sd of its loc, the k = 0 column does not
+    d = _wrapped_diff(x, np.asarray(loc))
+    assert np.all(np.abs(d[..., 3]) < 0.6)
+    assert np.max(np.abs(d[..., 0])) > 1.0
+    empty = sample(jax.random.key(3), 1.0, 2.0, shape=(0,))
     assert empty.shape == (0,) and empty.dtype == jnp.float32
-    assert sample(key, loc, k, shape=(0, 3, 4)).shape == (0, 3, 4)
 
 
 @pytest.mark.parametrize(
@@ -207,9 +249,7 @@ def test_per_element_concentration(dtype):
     d = _np_dtype(dtype)
     ks = [0.0, 1e-6, 1.0, 1e8]
     locs = [0.0, 2.5, -1.0, 3.0]
-    x = np.asarray(
-        _sampler((N, 4))(jax.random.key(5), jnp.asarray(locs, d), jnp.asarray(ks, d))
-    )
+    x = np.asarray(_sampler((N, 4))(jax.random.key(5), jnp.asarray(locs, d), jnp.asarray(ks, d)))
     assert x.dtype == d and x.shape == (N, 4)
     for j, (k, loc) in enumerate(zip(ks, locs, strict=True)):
         p = _ks_pvalue(_wrapped_diff(x[:, j], d(loc)), k)
@@ -221,15 +261,12 @@ def test_per_element_concentration(dtype):
 
 def test_bad_input_gives_nan(dtype):
     d = _np_dtype(dtype)
-    k = jnp.asarray([1.0, -1.0, np.nan, np.inf, -np.inf, 2.0, 0.0], d)
-    x = np.asarray(sample(jax.random.key(0), d(0.5), k, shape=(3, 7)))
-    bad = np.array([False, True, True, True, True, False, False])
+    k = jnp.asarray([1.0, -1.0, np.nan, np.inf, -np.inf, 2.0, 0.0, 1.0, -1.0], d)
+    loc = jnp.asarray([0.5] * 7 + [np.nan, np.nan], d)
+    x = np.asarray(_jsample(jax.random.key(0), loc, k, shape=(3, 9)))
+    bad = np.array([False, True, True, True, True, False, False, True, True])
     assert np.isnan(x[:, bad]).all()
     assert not np.isnan(x[:, ~bad]).any()
-    x = np.asarray(sample(jax.random.key(0), jnp.asarray([np.nan, 1.0], d), d(2.0)))
-    assert np.isnan(x[0]) and not np.isnan(x[1])
-    for kk in (-1.0, np.nan, np.inf):
-        assert np.isnan(sample(jax.random.key(1), d(0.0), d(kk)))
 
 
 def test_extreme_concentrations_return(dtype):
@@ -240,7 +277,8 @@ def test_extreme_concentrations_return(dtype):
     assert _ks_pvalue(_wrapped_diff(x, 1.0), 0.0) > P_MIN
     x = _draw(2, 1.0, 1e30, (N,), dtype)
     assert np.all(np.isfinite(x))
-    assert np.max(np.abs(x - d(1.0))) <= 4 * np.spacing(d(1.0))
+    # sd 1e-15: a point mass at loc in float32, ~5 ulp wide in float64
+    assert np.max(np.abs(x - d(1.0))) <= max(8e-15, 2 * np.spacing(d(1.0)))
 
 
 # ------------------------------------------------------------------------ 4. jit / vmap
@@ -249,24 +287,24 @@ def test_extreme_concentrations_return(dtype):
 def test_jit_matches_eager():
     key = jax.random.key(9)
     k = jnp.float32(2.0)
-    eager = sample(key, 1.0, k, shape=(2000,))
-    jitted = _sampler((2000,))(key, jnp.float32(1.0), k)
+    eager = sample(key, 1.0, k, shape=(256,))
+    jitted = _sampler((256,))(key, jnp.float32(1.0), k)
     np.testing.assert_allclose(jitted, eager, rtol=0, atol=2e-6)
 
 
 def test_vmap_over_keys_matches_loop():
     keys = jax.random.split(jax.random.key(10), 4)
-    f = _sampler((2000,))
+    f = _sampler((N,))
     loc, k = jnp.float32(-2.0), jnp.float32(3.0)
     batched = jax.vmap(f, in_axes=(0, None, None))(keys, loc, k)
-    assert batched.shape == (4, 2000)
+    assert batched.shape == (4, N)
     loop = jnp.stack([f(kk, loc, k) for kk in keys])
     np.testing.assert_allclose(batched, loop, rtol=0, atol=2e-6)
 
 
 def test_vmap_over_concentration_matches_loop():
     key = jax.random.key(11)
-    f = _sampler((2000,))
+    f = _sampler((N,))
     ks = jnp.asarray([0.0, 0.1, 1.0, 10.0, 1e6], jnp.float32)
     loc = jnp.float32(2.5)
     batched = jax.jit(jax.vmap(f, in_axes=(None, None, 0)))(key, loc, ks)
@@ -282,15 +320,12 @@ def test_vmap_over_concentration_matches_loop():
 
 def test_grad_loc_is_one(dtype):
     d = _np_dtype(dtype)
-    key = jax.random.key(12)
-    # loc near the seam, so some draws wrap
-    f = jax.jit(lambda loc, k: sample(key, loc, k, shape=(1000,)))
-    _, t = jax.jvp(lambda loc: f(loc, d(4.0)), (d(3.1),), (d(1.0),))
-    assert np.all(np.asarray(t) == 1.0)
-    g = jax.grad(lambda loc: f(loc, d(4.0)).sum())(d(3.1))
-    assert g == pytest.approx(1000.0, rel=1e-6)
-    g = jax.grad(lambda loc: sample(key, loc, d(1.0), shape=(2, 3)).sum())(jnp.zeros(3, d))
-    np.testing.assert_array_equal(g, [2.0, 2.0, 2.0])
+    # loc near the seam, so that some draws wrap
+    x, t = _sampler_jvp((N,))(jax.random.key(12), d(3.1), d(4.0), d(1.0), d(0.0))
+    assert np.any(np.asarray(x) < 0)
+    assert t.dtype == d
+    np.testing.assert_array_equal(t, 1.0)
+    # reverse mode with a broadcast loc: see test_forward_and_reverse_mode_agree
 
 
 def _implicit_dz_dk_mpmath(z, k):
@@ -315,7 +350,8 @@ def test_dz_dk_matches_implicit_identity(x64, k):
     idx = [*range(4), int(np.argmax(x)), int(np.argmin(x))]
     for i in idx:
         ref = _implicit_dz_dk_mpmath(x[i], k)
-        assert dx[i] == pytest.approx(ref, rel=1e-8, abs=1e-13 / k), (k, x[i])
+        # observed relative error ~1e-14
+        assert dx[i] == pytest.approx(ref, rel=1e-10, abs=1e-14 / k), (k, x[i])
 
 
 def test_dz_dk_at_zero_concentration(x64):
@@ -324,14 +360,16 @@ def test_dz_dk_at_zero_concentration(x64):
     np.testing.assert_allclose(dx, -np.sin(np.asarray(x)), rtol=1e-8, atol=1e-10)
 
 
-def test_dz_dk_float32_close_to_float64(x64):
+def test_dz_dk_float32_matches_implicit_identity(x64):
+    # float32 draws and derivatives (x64 is on only for the float64 reference)
     key = jax.random.key(15)
     for k in (0.1, 1.0, 10.0, 1e3):
         x32, d32 = _sampler_dk((64,))(key, jnp.float32(0.0), jnp.float32(k))
         assert d32.dtype == jnp.float32
         ref = np.array([_implicit_dz_dk_mpmath(float(z), k) for z in np.asarray(x32)[:8]])
         scale = np.max(np.abs(ref))
-        np.testing.assert_allclose(np.asarray(d32)[:8], ref, rtol=1e-3, atol=1e-4 * scale)
+        # observed relative error <= 1e-6
+        np.testing.assert_allclose(np.asarray(d32)[:8], ref, rtol=1e-5, atol=1e-6 * scale)
 
 
 @pytest.mark.parametrize("k", [0.5, 2.0, 10.0, 100.0])
@@ -343,10 +381,6 @@ def test_grad_expected_cos_is_unbiased(dtype, k):
     g = -np.sin(np.asarray(x, np.float64)) * np.asarray(dx, np.float64)
     se = g.std() / math.sqrt(N)
     assert abs(g.mean() - _dA_dk(k)) < 3.5 * se, (g.mean(), _dA_dk(k), se)
-    # the same through reverse mode on the mean
-    gr = jax.grad(lambda kk: jnp.mean(jnp.cos(_sampler((N,))(key, d(0.0), kk))))(d(k))
-    rtol = 1e-4 if d is np.float32 else 1e-10
-    assert float(gr) == pytest.approx(g.mean(), rel=rtol, abs=rtol * se)
 
 
 def test_forward_and_reverse_mode_agree(dtype):
@@ -357,44 +391,55 @@ def test_forward_and_reverse_mode_agree(dtype):
 
     def loss(loc, k):
         z = sample(key, loc, k, shape=(50, 4))
-        return jnp.sum(jnp.sin(z) + 0.3 * z**2)
+        return jnp.sum(jnp.sin(z) + 0.3 * z**2), z
 
-    g_loc, g_k = jax.grad(loss, argnums=(0, 1))(locs, ks)
-    eye = np.eye(4, dtype=d)
-    f_k = [jax.jvp(lambda kk: loss(locs, kk), (ks,), (eye[i],))[1] for i in range(4)]
-    f_loc = [jax.jvp(lambda ll: loss(ll, ks), (locs,), (eye[i],))[1] for i in range(4)]
+    (g_loc, g_k), z = jax.jit(jax.grad(loss, argnums=(0, 1), has_aux=True))(locs, ks)
+    (f_loc, f_k), _ = jax.jit(jax.jacfwd(loss, argnums=(0, 1), has_aux=True))(locs, ks)
     rtol = 1e-4 if d is np.float32 else 1e-10
     np.testing.assert_allclose(g_k, f_k, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(g_loc, f_loc, rtol=rtol, atol=rtol)
-    # jacfwd / jacrev of the draws themselves
-    jf = jax.jacfwd(lambda kk: sample(key, 0.0, kk, shape=(6,)))(d(2.0))
-    jr = jax.jacrev(lambda kk: sample(key, 0.0, kk, shape=(6,)))(d(2.0))
-    np.testing.assert_allclose(jf, jr, rtol=rtol, atol=rtol)
+    # dz/dloc = 1 per element, summed over the broadcast rows
+    z = np.asarray(z, np.float64)
+    np.testing.assert_allclose(g_loc, np.sum(np.cos(z) + 0.6 * z, axis=0), rtol=rtol, atol=rtol)
+    assert np.all(np.isfinite(np.asarray(g_k))) and np.any(np.asarray(g_k) != 0)
+
+    if d is np.float32:
+        return
+    # jacfwd / jacrev of the draws themselves (a per-element concentration), float64 only
+
+    def draws(kk):
+        return sample(key, 0.0, kk, shape=(6,))
+
+    k6 = jnp.asarray([0.0, 0.5, 1.0, 2.0, 50.0, 1e4], d)
+    jf = jax.jit(jax.jacfwd(draws))(k6)
+    jr = jax.jit(jax.jacrev(draws))(k6)
+    np.testing.assert_allclose(jf, jr, rtol=rtol, atol=rtol * 1e-4)
+    off_diag = np.asarray(jf) * (1 - np.eye(6))
+    assert np.all(off_diag == 0)
 
 
 def test_grad_under_jit_and_vmap(x64):
     def loss(key, loc, k):
-        z = sample(key, loc, k, shape=(500,))
+        z = sample(key, loc, k, shape=(64,))
         return jnp.mean(jnp.cos(z - loc))
 
     grad = jax.grad(loss, argnums=(1, 2))
+    jitted = jax.jit(grad)
     keys = jax.random.split(jax.random.key(18), 3)
     loc, k = jnp.float64(1.0), jnp.float64(2.0)
-    eager = [grad(kk, loc, k) for kk in keys]
-    jitted = jax.jit(grad)
-    for kk, (gl, gk) in zip(keys, eager, strict=True):
-        jl, jk = jitted(kk, loc, k)
-        assert float(jl) == pytest.approx(float(gl), abs=1e-12)  # d/dloc of cos(z - loc) = 0
-        assert float(jk) == pytest.approx(float(gk), rel=1e-10)
+    jl, jk = jitted(keys[0], loc, k)
+    assert abs(float(jl)) < 1e-12  # cos(z - loc) does not depend on loc
+    z, dz = _sampler_dk((64,))(keys[0], jnp.float64(0.0), k)
+    assert float(jk) == pytest.approx(float(jnp.mean(-jnp.sin(z) * dz)), rel=1e-10)
+    loop = [float(jitted(kk, loc, k)[1]) for kk in keys]
     vl, vk = jax.jit(jax.vmap(grad, in_axes=(0, None, None)))(keys, loc, k)
-    np.testing.assert_allclose(vk, [float(g[1]) for g in eager], rtol=1e-10)
+    np.testing.assert_allclose(vk, loop, rtol=1e-10)
     np.testing.assert_allclose(vl, 0.0, atol=1e-12)
     # vmap over concentration
     ks = jnp.asarray([0.5, 2.0, 8.0])
-    vk = jax.vmap(lambda kk: jitted(keys[0], loc, kk)[1])(ks)
+    vk = jax.jit(jax.vmap(lambda kk: grad(keys[0], loc, kk)[1]))(ks)
     loop = [float(jitted(keys[0], loc, kk)[1]) for kk in ks]
     np.testing.assert_allclose(vk, loop, rtol=1e-10)
-    # gradients are not NaN for any of these and have the sign of dA/dk > 0 on average
     assert np.all(np.isfinite(vk))
 
 
@@ -410,5 +455,5 @@ def test_determinism(dtype):
     c = f(jax.random.key(43), d(1.0), d(3.0))
     assert np.mean(np.asarray(a) == np.asarray(c)) < 1e-3
     # legacy uint32 keys work too
-    e = f(jax.random.PRNGKey(42), d(1.0), d(3.0))
-    assert e.shape == (N,) and not np.isnan(np.asarray(e)).any()
+    e = _jsample(jax.random.PRNGKey(42), d(1.0), d(3.0), shape=(8,))
+    assert e.shape == (8,) and not np.isnan(np.asarray(e)).any()

@@ -296,9 +296,11 @@ def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
         hi = jnp.where(f >= 0.0, r, hi)
         p = _pdf_std(r, k)
         step = r - f / p
-        # Bisect when Newton leaves the bracket or the density underflowed (inf/NaN step).
-        good = (step > lo) & (step < hi) & jnp.isfinite(step)
-        r = jnp.where(f == 0.0, r, jnp.where(good, step, 0.5 * (lo + hi)))
+        # Bisect when Newton leaves the bracket or the density underflowed (inf/NaN
+        # step). The bracket is closed: a converged step (f/p below an ulp of r) lands
+        # on r itself, which just became lo or hi, and must not trigger a bisection.
+        good = (step >= lo) & (step <= hi) & jnp.isfinite(step)
+        r = jnp.where(good, step, 0.5 * (lo + hi))
         return r, lo, hi
 
     lo0 = jnp.full_like(q, -pi)

@@ -51,11 +51,14 @@ __all__ = ["sample", "wrap_angle"]
 
 # Worst-case rejection probability of Best-Fisher (acceptance >= 0.6577 near k = 1.2).
 _REJECT_MAX = 0.3423
-# Rounds stop compacting once the pending buffer is this small (or 2 % of the draws);
-# a bounded loop finishes it.
-_SMALL_BUFFER = 512
-# Bound on that loop: P(an element is rejected 256 times) <= 0.3423**256 ~ 1e-119.
-_MAX_FINAL_ROUNDS = 256
+# Below this many draws there is no compaction: the bounded loop runs on the whole array.
+_SMALL = 4096
+# Proposals per pending element per round after the first (first accepted one is kept):
+# an element is still pending after a round with probability <= 0.3423**K.
+_K_SECOND = 3
+_K_LOOP = 4
+# Bound on the loops: P(an element is rejected 64 * 4 times) <= 0.3423**256 ~ 1e-119.
+_MAX_LOOP_ROUNDS = 64
 
 
 def wrap_angle(x: ArrayLike) -> jnp.ndarray:
@@ -97,43 +100,45 @@ def _uniform_open(bits: jnp.ndarray, dtype) -> jnp.ndarray:
 
 
 def _bits(key: jax.Array, n: int, dtype) -> jnp.ndarray:
+    """``2 n`` random words (two per proposal), 32-bit for float32, 64-bit for float64."""
     width = 64 if jnp.finfo(dtype).bits == 64 else 32
     return jax.random.bits(key, (2 * n,), dtype=jnp.dtype(f"uint{width}"))
 
 
-def _propose(bits: jnp.ndarray, a, kr1, k, dtype):
-    """One wrapped-Cauchy proposal per pair of words: returns (tan(theta/2), accepted)."""
-    n = bits.shape[0] // 2
-    u = _uniform_open(bits[:n], dtype)
-    u2 = _uniform_open(bits[n:], dtype)
+def _propose(bits: jnp.ndarray, params, m: int, dtype):
+    """``K = len(bits) / 2m`` wrapped-Cauchy proposals for each of ``m`` elements.
+
+    Returns ``(w, accepted)``: ``w = tan(theta/2)`` of the first accepted proposal of each
+    element (garbage where none was) and whether one was.
+    """
+    a, kr1, k = params
+    kk = bits.shape[0] // (2 * m)
+    u = _uniform_open(bits[: kk * m], dtype).reshape(kk, m)
+    u2 = _uniform_open(bits[kk * m :], dtype).reshape(kk, m)
     w = a * tan_pi(u - 0.5)
     w2 = w * w
     # c = k (r - cos theta) = k (r - 1) + k (1 - cos theta), 1 - cos theta = 2w^2/(1+w^2)
     c = kr1 + 2.0 * k * w2 / (1.0 + w2)
-    return w, u2 <= c * jnp.exp(1.0 - c)
+    acc = u2 <= c * jnp.exp(1.0 - c)
+    if kk == 1:
+        return w[0], acc[0]
+    first = jnp.argmax(acc, axis=0)
+    return jnp.take_along_axis(w, first[None], axis=0)[0], jnp.any(acc, axis=0)
 
 
-def _buffer_sizes(n: int) -> list[int]:
-    """Static sizes of the compacted buffers of pending elements, round by round.
-
-    Each is the expected number of rejections of the previous buffer at the worst
-    acceptance rate plus 8 standard deviations: overflow has probability ~1e-15 a round
-    and is still handled exactly (by the fallback loop).
-    """
-    sizes = []
-    m = n
-    while m > max(_SMALL_BUFFER, n // 50):
-        m = min(m, math.ceil(_REJECT_MAX * m + 8.0 * math.sqrt(m * _REJECT_MAX) + 32))
-        sizes.append(m)
-    return sizes
+def _buffer_size(m: int, reject: float) -> int:
+    """Static buffer for the elements of ``m`` still pending at rejection rate ``reject``:
+    the mean plus 8 standard deviations (overflow ~1e-15, still handled exactly)."""
+    return min(m, math.ceil(reject * m + 8.0 * math.sqrt(m * reject) + 32))
 
 
 def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
     """Indices of the True entries of a 1-d ``mask``, in order, padded with len(mask).
 
-    Same result as ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, ~4x faster
-    on CPU: the prefix count is done on 32-bit words (a cumulative sum over n/32 row
-    counts plus a popcount of each element's lower bits) instead of XLA's cumsum over n.
+    Same result as ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, several
+    times faster on CPU: the prefix count is done on 32-bit words (a cumulative sum over
+    n/32 row counts plus a popcount of each element's lower bits) instead of XLA's cumsum
+    over n elements.
     """
     n = mask.shape[0]
     rows = -(-n // 32)
@@ -162,72 +167,75 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
     return spare.at[pos].set(val, mode="promise_in_bounds")[:size]
 
 
+def _finish(key, params, w, pending, dtype):
+    """Bounded loop: ``_K_LOOP`` fresh proposals per pending element per round."""
+    m = w.shape[0]
+
+    def cond(state):
+        i, pend, _ = state
+        return (i < _MAX_LOOP_ROUNDS) & jnp.any(pend)
+
+    def body(state):
+        i, pend, w = state
+        bits = _bits(jax.random.fold_in(key, i), _K_LOOP * m, dtype)
+        w_new, acc = _propose(bits, params, m, dtype)
+        return i + 1, pend & ~acc, jnp.where(pend & acc, w_new, w)
+
+    _, pending, w = lax.while_loop(cond, body, (0, pending, w))
+    return jnp.where(pending, jnp.nan, w)  # only after 256 rejections in a row
+
+
 def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
-    """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``."""
+    """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``.
+
+    Round 1 draws one proposal for every element. For large ``n`` the still-pending
+    elements (at most ~34 %) are compacted into a static buffer that gets ``_K_SECOND``
+    proposals each, the few left after that into a second buffer finished by a bounded
+    loop, and the results are scattered back. Buffer overflow (probability ~1e-15) is
+    caught exactly: overflowing elements stay NaN and a final whole-array loop, whose
+    condition is checked once, redraws them.
+    """
     dtype = k.dtype
-    per_element = k.shape[0] != 1
     params = _envelope(k) + (k,)
+    per_element = k.shape[0] != 1
 
     def take(prm, pos):
         if not per_element:
             return prm
         return tuple(p[jnp.minimum(pos, p.shape[0] - 1)] for p in prm)
 
-    sizes = _buffer_sizes(n)
-    # One call draws the bits of all compaction rounds (one threefry in the program).
-    bits = _bits(jax.random.fold_in(key, 0), n + sum(sizes), dtype)
-    starts = [0]
-    for m in [n, *sizes]:
-        starts.append(starts[-1] + 2 * m)
-    # Round 1: one proposal for every element; NaN marks "still pending".
-    w, acc = _propose(bits[: 2 * n], *params, dtype)
-    values = [jnp.where(acc, w, jnp.nan)]
-    positions = []
-    pending = ~acc
-    # Rounds 2..: compact the pending elements of the previous buffer into a smaller
-    # static buffer and give each one new proposal there.
-    for r, size in enumerate(sizes, start=1):
-        pos = _compact(pending, size)
-        live = pos < pending.shape[0]
-        params = take(params, pos)
-        w, acc = _propose(bits[starts[r] : starts[r + 1]], *params, dtype)
-        values.append(jnp.where(live & acc, w, jnp.nan))
-        positions.append(pos)
-        pending = live & ~acc
+    if n <= _SMALL:
+        w, acc = _propose(_bits(jax.random.fold_in(key, 0), n, dtype), params, n, dtype)
+        return _finish(jax.random.fold_in(key, 1), params, w, ~acc, dtype)
 
-    # The last buffer (at most _SMALL_BUFFER live elements) finishes in a bounded loop.
-    def small_cond(state):
-        i, pend, _ = state
-        return (i < _MAX_FINAL_ROUNDS) & jnp.any(pend)
+    size1 = _buffer_size(n, _REJECT_MAX)
+    size2 = _buffer_size(size1, _REJECT_MAX**_K_SECOND)
+    # One threefry call for rounds 1 and 2.
+    bits = _bits(jax.random.fold_in(key, 0), n + _K_SECOND * size1, dtype)
+    w0, acc0 = _propose(bits[: 2 * n], params, n, dtype)
+    pos1 = _compact(~acc0, size1)
+    live1 = pos1 < n
+    params1 = take(params, pos1)
+    w1, acc1 = _propose(bits[2 * n :], params1, size1, dtype)
+    pos2 = _compact(live1 & ~acc1, size2)
+    live2 = pos2 < size1
+    w2 = _finish(jax.random.fold_in(key, 1), take(params1, pos2), jnp.zeros(size2, dtype),
+                 live2, dtype)
+    # Scatter back: buffer 2 into buffer 1, buffer 1 into the output.
+    w1 = jnp.where(live1 & acc1, w1, jnp.nan)
+    w1 = _scatter_drop(w1, jnp.where(live2, pos2, size1), w2)
+    out = jnp.where(acc0, w0, jnp.nan)
+    out = _scatter_drop(out, jnp.where(live1, pos1, n), w1)
 
-    def small_body(state):
-        i, pend, val = state
-        m = pend.shape[0]
-        w, acc = _propose(_bits(jax.random.fold_in(key, 1000 + i), m, dtype), *params, dtype)
-        take_new = pend & acc
-        return i + 1, pend & ~acc, jnp.where(take_new, w, val)
-
-    _, _, values[-1] = lax.while_loop(small_cond, small_body, (0, pending, values[-1]))
-
-    # Write each buffer's accepted values back into its parent buffer, last to first.
-    for r in range(len(positions), 0, -1):
-        val, pos = values[r], positions[r - 1]
-        parent = values[r - 1]
-        pos = jnp.where(jnp.isnan(val), parent.shape[0], pos)
-        values[r - 1] = _scatter_drop(parent, pos, val)
-    out = values[0]
-
-    # Exact fallback for a buffer overflow: whole-array rounds for whatever is still NaN.
-    # Practically never runs (its condition is evaluated once).
-    full = _envelope(k) + (k,)
-
+    # Exact fallback for a buffer overflow; practically never runs.
     def full_cond(state):
         i, out = state
-        return (i < _MAX_FINAL_ROUNDS) & jnp.any(jnp.isnan(out))
+        return (i < _MAX_LOOP_ROUNDS) & jnp.any(jnp.isnan(out))
 
     def full_body(state):
         i, out = state
-        w, acc = _propose(_bits(jax.random.fold_in(key, 2000 + i), n, dtype), *full, dtype)
+        bits = _bits(jax.random.fold_in(key, 2 + i), n, dtype)
+        w, acc = _propose(bits, params, n, dtype)
         return i + 1, jnp.where(jnp.isnan(out) & acc, w, out)
 
     _, out = lax.while_loop(full_cond, full_body, (0, out))

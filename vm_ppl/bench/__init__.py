@@ -1,0 +1,1 @@
+"""Benchmarks, runnable as ``vm-ppl bench NAME`` or ``python -m vm_ppl.bench.NAME``."""

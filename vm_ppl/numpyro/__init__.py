@@ -1,0 +1,30 @@
+"""NumPyro adapter: :class:`VonMises` and :class:`CircularUniform` distributions backed
+by the ``vm_ppl`` core, the periodic circular constraint, and circular regression.
+
+Importing this package registers the periodic transform for :data:`circular` with
+``numpyro.distributions.transforms.biject_to`` (for this package's constraint only)
+and lets ``numpyro.infer.reparam.CircularReparam`` accept it.
+"""
+
+from .constraints import WrapTransform, circular, positive_finite
+from .distribution import CircularUniform, VonMises
+from .regression import (
+    MultimodalPosteriorWarning,
+    circular_regression_model,
+    detect_multimodality,
+    fit_circular_regression,
+    mle_init,
+)
+
+__all__ = [
+    "CircularUniform",
+    "MultimodalPosteriorWarning",
+    "VonMises",
+    "WrapTransform",
+    "circular",
+    "circular_regression_model",
+    "detect_multimodality",
+    "fit_circular_regression",
+    "mle_init",
+    "positive_finite",
+]
