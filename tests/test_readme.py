@@ -1,0 +1,38 @@
+"""The README's quickstarts are executed, so they cannot rot."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _block(tag: str) -> str:
+    text = README.read_text()
+    m = re.search(rf"<!-- {tag}:.*?-->\s*```python\n(.*?)```", text, re.S)
+    assert m, f"README block {tag} not found"
+    return m.group(1)
+
+
+@pytest.mark.parametrize("tag", ["quickstart-core", "quickstart-numpyro"])
+def test_quickstart_runs_and_is_short(tag):
+    code = _block(tag)
+    assert len(code.strip().splitlines()) <= 15
+    namespace: dict = {}
+    exec(compile(code, f"README:{tag}", "exec"), namespace)
+    if tag == "quickstart-core":
+        import numpy as np
+
+        assert abs(float(namespace["loc"]) - 1.0) < 0.05
+        assert np.isfinite(namespace["g"])
+    else:
+        mu = namespace["mcmc"].get_samples()["mu"]
+        assert mu.shape == (600,)
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (README.parent / ".ci" / "run").read_text()
+    readme = README.read_text()
+    cmd = 'python -m pip install -e ".[test]" && python -m pytest -q'
+    assert cmd in readme and cmd in ci
