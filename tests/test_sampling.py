@@ -178,10 +178,6 @@ def test_wrap_angle_range_and_values(dtype):
     np.testing.assert_array_equal(g, 1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vm_ppl bug: wrap_angle's seam branch (-pi + 0*y) has derivative 0, not 1",
-)
 def test_wrap_angle_grad_is_one_where_rounding_hits_the_seam():
     # float32(3 pi) - 2 pi rounds to >= float32(pi), and in float64 the largest double
     # below pi, minus 2 pi, falls below -pi: both take the seam branch
@@ -281,10 +277,6 @@ def test_extreme_concentrations_return(dtype):
     assert np.max(np.abs(x - d(1.0))) <= max(8e-15, 2 * np.spacing(d(1.0)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vm_ppl bug: _envelope overflows (sqrt(2 tau) = inf) for finite k >~ max/4: NaN",
-)
 def test_finite_huge_concentration_is_not_nan():
     x32 = _jsample(jax.random.key(0), np.float32(0.5), np.float32(1e38), shape=(4,))
     with jax.enable_x64(True):

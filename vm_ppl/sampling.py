@@ -71,7 +71,9 @@ def wrap_angle(x: ArrayLike) -> jnp.ndarray:
     two_pi = 2 * math.pi
     y = x - two_pi * jnp.floor((x + math.pi) / two_pi)
     # Rounding can land exactly on +pi (or a hair below -pi); both are -pi on the circle.
-    return jnp.where((y >= math.pi) | (y < -math.pi), -math.pi + 0.0 * y, y)
+    # (y - stop_gradient(y)) is 0 but keeps the derivative 1 on that branch too.
+    seam = -math.pi + (y - lax.stop_gradient(y))
+    return jnp.where((y >= math.pi) | (y < -math.pi), seam, y)
 
 
 def _envelope(k: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -321,7 +323,10 @@ def sample(
         )
     n = math.prod(shape)
     valid = valid_concentration(concentration)
-    k = lax.stop_gradient(jnp.where(valid, concentration, 1.0))
+    # Clamp finite huge k (the envelope's sqrt(2 tau) would overflow near finfo.max): any
+    # k that large already puts every draw on loc to working precision.
+    k_max = jnp.finfo(concentration.dtype).max / 16
+    k = lax.stop_gradient(jnp.where(valid, jnp.minimum(concentration, k_max), 1.0))
     k_flat = k.reshape(-1) if k.size == 1 else jnp.broadcast_to(k, shape).reshape(-1)
     if n == 0:
         w = jnp.zeros((0,), loc.dtype)
