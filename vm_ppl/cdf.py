@@ -32,6 +32,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -43,7 +44,7 @@ from jax.scipy.special import i0e, ndtr, ndtri
 from jax.typing import ArrayLike
 
 from ._utils import promote_float, valid_concentration
-from .bessel import log_i0e, one_minus_bessel_ratio
+from .bessel import bessel_ratio, log_i0e, one_minus_bessel_ratio
 
 __all__ = ["cdf", "icdf"]
 
@@ -55,10 +56,11 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _PARAMS_64 = (50.0, 64)
 _PARAMS_32 = (10.5, 32)
 
-# Fixed number of safeguarded Newton steps in icdf (measured: 4-6 suffice from the
-# initial guesses below; the rest absorb bisection fall-backs).
-_ICDF_STEPS_64 = 12
-_ICDF_STEPS_32 = 10
+# Fixed number of safeguarded Newton steps in icdf: at most 5 reach 1e-14 from the
+# initial guesses (measured over k in [0, 1e8], q in [1e-12, 1 - 1e-12]); the rest
+# are a margin for bisection fall-backs.
+_ICDF_STEPS_64 = 8
+_ICDF_STEPS_32 = 6
 
 
 def _params(dtype) -> tuple[float, int]:
@@ -122,7 +124,7 @@ def _cdf_series(r: jnp.ndarray, k: jnp.ndarray, num_terms: int) -> jnp.ndarray:
     zero = jnp.zeros(jnp.broadcast_shapes(r.shape, k.shape), r.dtype)
     ratio, v = zero, zero
     anchors = (num_terms, *(a for a in _anchors(r.dtype) if a < num_terms), 0)
-    for top, bottom in zip(anchors[:-1], anchors[1:]):  # static, a few segments
+    for top, bottom in itertools.pairwise(anchors):  # static: a few segments
         if top == 1:
             sn, cn = zero + s1, zero + c1
         else:
@@ -278,16 +280,23 @@ def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
     steps = _ICDF_STEPS_64 if jnp.finfo(dtype).bits == 64 else _ICDF_STEPS_32
     pi = jnp.asarray(math.pi, dtype)
 
-    # Initial guess. Large k: invert the leading normal term, Phi(z) = q with
-    # z = sqrt(2/pi) sin(r/2) / i0e(k). Small k: the cdf is nearly uniform,
-    # F_0(r) ~ 1/2 + r/2pi + (A(k)/pi) sin r; one step of its fixed-point inverse.
+    # Initial guess (measured: it leaves at most 5 Newton steps to 1e-14 for every k).
+    # k >= 1: invert the leading normal term, Phi(z) = q with
+    # z = sqrt(2/pi) sin(r/2) / i0e(k). k < 1: the cdf is close to its first two Fourier
+    # terms, 1/2 + r/2pi + (A(k)/pi) sin r; solve r + 2A sin r = 2pi(q - 1/2) by three
+    # cheap Newton steps (1 + 2A cos r >= 0.1 there).
     qc = jnp.clip(q, jnp.finfo(dtype).tiny, 1.0 - jnp.finfo(dtype).epsneg)
     s = ndtri(qc) * i0e(k) / _SQRT_2_OVER_PI
     r_normal = 2.0 * jnp.arcsin(jnp.clip(s, -1.0, 1.0))
-    r_unif = _TWO_PI * q - pi
-    a = k / (2.0 + k)  # crude A(k) (exact slope at 0, -> 1)
-    r_unif = r_unif - 2.0 * a * jnp.sin(r_unif) / (1.0 + 2.0 * a * jnp.cos(r_unif))
-    r0 = jnp.where(k < 2.0, jnp.clip(r_unif, -pi, pi), r_normal)
+    t = _TWO_PI * q - pi
+    a2 = 2.0 * bessel_ratio(k)
+
+    def model_step(_, r):
+        r = r - (r + a2 * jnp.sin(r) - t) / (1.0 + a2 * jnp.cos(r))
+        return jnp.clip(r, -pi, pi)
+
+    r_fourier = lax.fori_loop(0, 3, model_step, t)
+    r0 = jnp.where(k < 1.0, r_fourier, r_normal)
 
     def body(_, carry):
         r, lo, hi = carry
@@ -305,7 +314,7 @@ def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
 
     lo0 = jnp.full_like(q, -pi)
     hi0 = jnp.full_like(q, pi)
-    r, _, _ = lax.fori_loop(0, steps, body, (jnp.clip(r0, -pi, pi), lo0, hi0))
+    r, _, _ = lax.fori_loop(0, steps, body, (r0, lo0, hi0))
     return jnp.where(q <= 0.0, -pi, jnp.where(q >= 1.0, pi, r))
 
 
@@ -366,13 +375,16 @@ def icdf(q: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
 
     Notes
     -----
-    A fixed number of safeguarded Newton steps [2]_ (12 in float64, 10 in float32, so
+    A fixed number of safeguarded Newton steps [2]_ (8 in float64, 6 in float32, so
     the function is ``jit``/``vmap`` friendly): the iterate is kept inside a bracket
     :math:`[lo, hi]` with :math:`F(lo) \le q \le F(hi)`, and a step that leaves the
     bracket or meets an underflowed density is replaced by bisection. The start is the
-    inverse of the leading normal term :math:`\Phi(\sqrt{2/\pi}\sin(r/2)/\mathrm{i0e}(\kappa))`
-    for :math:`\kappa \ge 2`, and a Newton step on the first two Fourier terms of the
-    nearly uniform cdf below. ``cdf(icdf(q))`` reproduces ``q`` to ~1e-15 in float64.
+    inverse of the leading normal term,
+    :math:`\Phi(\sqrt{2/\pi}\,\sin(r/2)/\mathrm{i0e}(\kappa)) = q`, for
+    :math:`\kappa \ge 1`, and below it the root of the first two Fourier terms,
+    :math:`r + 2A(\kappa)\sin r = 2\pi(q - \tfrac12)`; from either, at most 5 Newton
+    steps reach 1e-14 (measured). ``cdf(icdf(q))`` reproduces ``q`` to ~3e-15 in
+    float64 and ~1e-7 in float32.
 
     Derivatives (custom JVP) by the implicit function theorem:
     :math:`\partial_q x = 1/p(x)`, :math:`\partial_\mu x = 1` and

@@ -51,14 +51,15 @@ __all__ = ["sample", "wrap_angle"]
 
 # Worst-case rejection probability of Best-Fisher (acceptance >= 0.6577 near k = 1.2).
 _REJECT_MAX = 0.3423
-# Below this many draws there is no compaction: the bounded loop runs on the whole array.
+# Below this many draws there is no compaction: each element gets _K_SMALL proposals.
 _SMALL = 4096
-# Proposals per pending element per round after the first (first accepted one is kept):
+_K_SMALL = 6
+# Proposals per element in the three rounds of a chunk (the first accepted one is kept):
 # an element is still pending after a round with probability <= 0.3423**K.
-_K_SECOND = 3
-_K_LOOP = 4
-# Bound on the loops: P(an element is rejected 64 * 4 times) <= 0.3423**256 ~ 1e-119.
-_MAX_LOOP_ROUNDS = 64
+_K_ROUNDS = (1, 3, 12)
+# Bound on the retry loop; each retry fails for a given element with probability
+# <= 0.3423**6, so 64 retries never run out in practice (0.3423**384 ~ 1e-179).
+_MAX_RETRIES = 64
 
 
 def wrap_angle(x: ArrayLike) -> jnp.ndarray:
@@ -93,39 +94,57 @@ def _envelope(k: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     return one_m_rho / (1.0 + rho), 0.25 * den * one_m_rho * one_m_rho
 
 
-def _uniform_open(bits: jnp.ndarray, dtype) -> jnp.ndarray:
-    """Uniforms on the open interval (0, 1) from unsigned bits: (m + 1/2) 2^-p."""
-    p = jnp.finfo(dtype).nmant + 1
-    shift = bits.dtype.itemsize * 8 - p
-    m = (bits >> shift).astype(dtype)
-    return (m + 0.5) * (2.0**-p)
+def _uniforms(key: jax.Array, m: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Two independent arrays of ``m`` uniforms on the open interval (0, 1).
 
-
-def _bits(key: jax.Array, n: int, dtype) -> jnp.ndarray:
-    """``2 n`` random words (two per proposal), 32-bit for float32, 64-bit for float64."""
-    width = 64 if jnp.finfo(dtype).bits == 64 else 32
-    return jax.random.bits(key, (2 * n,), dtype=jnp.dtype(f"uint{width}"))
-
-
-def _propose(bits: jnp.ndarray, params, m: int, dtype):
-    """``K = len(bits) / 2m`` wrapped-Cauchy proposals for each of ``m`` elements.
-
-    Returns ``(w, accepted)``: ``w = tan(theta/2)`` of the first accepted proposal of each
-    element (garbage where none was) and whether one was.
+    Each uniform is ``(j + 1/2) 2^-p`` with ``j`` a uniform ``p``-bit integer
+    (``p = 24`` for float32, 53 for float64), so it is exact in the dtype and never 0
+    or 1. Random bits are the dominant cost of the sampler, so in float32 three 32-bit
+    words feed two proposals (2 x 48 bits) instead of four words.
     """
+    if jnp.finfo(dtype).bits == 64:
+        w = jax.random.bits(key, (2 * m,), dtype=jnp.uint64)
+        j, j2 = w[:m] >> 11, w[m:] >> 11
+        scale = 2.0**-53
+    else:
+        h = -(-m // 2)
+        w = jax.random.bits(key, (3 * h,), dtype=jnp.uint32)
+        a, b, c = w[:h], w[h : 2 * h], w[2 * h :]
+        low = jnp.uint32(0xFF)
+        j = jnp.concatenate([a >> 8, ((a & low) << 16) | ((b & low) << 8) | (c & low)])[:m]
+        j2 = jnp.concatenate([b >> 8, c >> 8])[:m]
+        scale = 2.0**-24
+    return (j.astype(dtype) + 0.5) * scale, (j2.astype(dtype) + 0.5) * scale
+
+
+def _proposals(u: jnp.ndarray, u2: jnp.ndarray, params) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Wrapped-Cauchy proposals ``w = tan(theta/2)`` and the exact accept test, elementwise
+    (``params`` broadcast against ``u``)."""
     a, kr1, k = params
-    kk = bits.shape[0] // (2 * m)
-    u = _uniform_open(bits[: kk * m], dtype).reshape(kk, m)
-    u2 = _uniform_open(bits[kk * m :], dtype).reshape(kk, m)
     w = a * tan_pi(u - 0.5)
     w2 = w * w
     # c = k (r - cos theta) = k (r - 1) + k (1 - cos theta), 1 - cos theta = 2w^2/(1+w^2)
     c = kr1 + 2.0 * k * w2 / (1.0 + w2)
-    acc = u2 <= c * jnp.exp(1.0 - c)
+    return w, u2 <= c * jnp.exp(1.0 - c)
+
+
+def _first_accepted(w: jnp.ndarray, acc: jnp.ndarray, m: int):
+    """Split flat proposals into ``K = len(w) / m`` per element; keep each element's first
+    accepted one. Returns ``(w, accepted)`` (``w`` is garbage where none was)."""
+    kk = w.shape[0] // m
     if kk == 1:
-        return w[0], acc[0]
+        return w, acc
+    w, acc = w.reshape(kk, m), acc.reshape(kk, m)
     first = jnp.argmax(acc, axis=0)
     return jnp.take_along_axis(w, first[None], axis=0)[0], jnp.any(acc, axis=0)
+
+
+def _propose(u: jnp.ndarray, u2: jnp.ndarray, params, m: int):
+    """``K = len(u) / m`` proposals for each of ``m`` elements with per-element
+    ``params`` (shape (m,) or (1,)); the first accepted one of each is kept."""
+    kk = u.shape[0] // m
+    w, acc = _proposals(u.reshape(kk, m), u2.reshape(kk, m), params)
+    return _first_accepted(w.reshape(-1), acc.reshape(-1), m)
 
 
 def _buffer_size(m: int, reject: float) -> int:
@@ -169,37 +188,67 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
     return spare.at[pos].set(val, mode="promise_in_bounds")[:size]
 
 
-def _finish(key, params, w, pending, dtype):
-    """Bounded loop: ``_K_LOOP`` fresh proposals per pending element per round."""
-    m = w.shape[0]
-
-    def cond(state):
-        i, pend, _ = state
-        return (i < _MAX_LOOP_ROUNDS) & jnp.any(pend)
-
-    def body(state):
-        i, pend, w = state
-        bits = _bits(jax.random.fold_in(key, i), _K_LOOP * m, dtype)
-        w_new, acc = _propose(bits, params, m, dtype)
-        return i + 1, pend & ~acc, jnp.where(pend & acc, w_new, w)
-
-    _, pending, w = lax.while_loop(cond, body, (0, pending, w))
-    return jnp.where(pending, jnp.nan, w)  # only after 256 rejections in a row
+def _chunk_size() -> int:
+    # Threefry and the compaction rounds run ~3x faster when a chunk's working set stays
+    # in cache (measured on the 2-core CPU: 2.6 ms per 1e6 random words at 2^19 words,
+    # 10.8 ms at 2^22). A GPU wants large chunks instead.
+    return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
 
 
 def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``.
 
-    Round 1 draws one proposal for every element. For large ``n`` the still-pending
-    elements (at most ~34 %) are compacted into a static buffer that gets ``_K_SECOND``
-    proposals each, the few left after that into a second buffer finished by a bounded
-    loop, and the results are scattered back. Buffer overflow (probability ~1e-15) is
-    caught exactly: overflowing elements stay NaN and a final whole-array loop, whose
-    condition is checked once, redraws them.
+    Large ``n`` is processed in chunks of a fixed size with ``lax.map``: one compiled
+    chunk program for every ``n`` (compile time does not grow with ``n``) and a
+    cache-sized working set.
+    """
+    c = _chunk_size()
+    if n <= c:
+        return _draw_chunk(key, k, n)
+    chunks = -(-n // c)
+    keys = jax.random.split(key, chunks)
+    if k.shape[0] == 1:
+        out = lax.map(lambda kk: _draw_chunk(kk, k, c), keys)
+    else:
+        kc = jnp.pad(k, (0, chunks * c - n), constant_values=1.0).reshape(chunks, c)
+        out = lax.map(lambda args: _draw_chunk(args[0], args[1], c), (keys, kc))
+    return out.reshape(-1)[:n]
+
+
+def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
+    """``n`` draws of tan(theta/2) for one chunk; ``k`` has size 1 or ``n``.
+
+    A bounded retry loop around :func:`_draw_once`: slots that one pass leaves NaN (no
+    accepted proposal, or a buffer overflow) are filled by a fresh, independent pass. The
+    slots to refill are chosen before the new values are drawn, so every value is an
+    exact draw. One pass almost always suffices, and the loop is a single compiled
+    program (no separate fallback code).
     """
     dtype = k.dtype
     params = _envelope(k) + (k,)
-    per_element = k.shape[0] != 1
+
+    def cond(state):
+        i, out = state
+        return (i < _MAX_RETRIES) & jnp.any(jnp.isnan(out))
+
+    def body(state):
+        i, out = state
+        new = _draw_once(jax.random.fold_in(key, i), params, n, dtype)
+        return i + 1, jnp.where(jnp.isnan(out), new, out)
+
+    _, out = lax.while_loop(cond, body, (0, jnp.full((n,), jnp.nan, dtype)))
+    return out
+
+
+def _draw_once(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
+    """One pass of the sampler for a chunk; NaN where it did not produce a draw.
+
+    Round 1 makes one proposal for every element. The rejected ones (at most ~34 %) are
+    compacted into a static buffer that gets 3 proposals each, the few still rejected
+    into a second buffer that gets 12 each, and accepted values are scattered back.
+    All random bits come from one threefry call. Small chunks skip the compaction.
+    """
+    per_element = params[0].shape[0] != 1
 
     def take(prm, pos):
         if not per_element:
@@ -207,41 +256,40 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
         return tuple(p[jnp.minimum(pos, p.shape[0] - 1)] for p in prm)
 
     if n <= _SMALL:
-        w, acc = _propose(_bits(jax.random.fold_in(key, 0), n, dtype), params, n, dtype)
-        return _finish(jax.random.fold_in(key, 1), params, w, ~acc, dtype)
+        w, acc = _propose(*_uniforms(key, _K_SMALL * n, dtype), params, n)
+        return jnp.where(acc, w, jnp.nan)
 
-    size1 = _buffer_size(n, _REJECT_MAX)
-    size2 = _buffer_size(size1, _REJECT_MAX**_K_SECOND)
-    # One threefry call for rounds 1 and 2.
-    bits = _bits(jax.random.fold_in(key, 0), n + _K_SECOND * size1, dtype)
-    w0, acc0 = _propose(bits[: 2 * n], params, n, dtype)
+    k1, k2, k3 = _K_ROUNDS
+    size1 = _buffer_size(n, _REJECT_MAX**k1)
+    size2 = _buffer_size(size1, _REJECT_MAX**k2)
+    u, u2 = _uniforms(key, k1 * n + k2 * size1 + k3 * size2, dtype)
+    s1, s2 = k1 * n, k1 * n + k2 * size1
+    if not per_element:
+        # One shared k: a proposal does not depend on the element it serves, so all
+        # rounds' proposals are made in one fused pass (also one compiled kernel).
+        w, acc = _proposals(u, u2, params)
+
+        def round_(lo, hi, m, prm):
+            return _first_accepted(w[lo:hi], acc[lo:hi], m)
+    else:
+
+        def round_(lo, hi, m, prm):
+            return _propose(u[lo:hi], u2[lo:hi], prm, m)
+
+    w0, acc0 = round_(0, s1, n, params)
     pos1 = _compact(~acc0, size1)
     live1 = pos1 < n
     params1 = take(params, pos1)
-    w1, acc1 = _propose(bits[2 * n :], params1, size1, dtype)
+    w1, acc1 = round_(s1, s2, size1, params1)
     pos2 = _compact(live1 & ~acc1, size2)
     live2 = pos2 < size1
-    w2 = _finish(jax.random.fold_in(key, 1), take(params1, pos2), jnp.zeros(size2, dtype),
-                 live2, dtype)
+    w2, acc2 = round_(s2, u.shape[0], size2, take(params1, pos2))
     # Scatter back: buffer 2 into buffer 1, buffer 1 into the output.
+    w2 = jnp.where(live2 & acc2, w2, jnp.nan)
     w1 = jnp.where(live1 & acc1, w1, jnp.nan)
     w1 = _scatter_drop(w1, jnp.where(live2, pos2, size1), w2)
     out = jnp.where(acc0, w0, jnp.nan)
-    out = _scatter_drop(out, jnp.where(live1, pos1, n), w1)
-
-    # Exact fallback for a buffer overflow; practically never runs.
-    def full_cond(state):
-        i, out = state
-        return (i < _MAX_LOOP_ROUNDS) & jnp.any(jnp.isnan(out))
-
-    def full_body(state):
-        i, out = state
-        bits = _bits(jax.random.fold_in(key, 2 + i), n, dtype)
-        w, acc = _propose(bits, params, n, dtype)
-        return i + 1, jnp.where(jnp.isnan(out) & acc, w, out)
-
-    _, out = lax.while_loop(full_cond, full_body, (0, out))
-    return out
+    return _scatter_drop(out, jnp.where(live1, pos1, n), w1)
 
 
 @jax.custom_jvp

@@ -1,0 +1,273 @@
+"""Tests of the PyMC adapter (vm_ppl.pymc) on the C, NUMBA and JAX backends."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats as st
+
+pm = pytest.importorskip("pymc")
+pytensor = pytest.importorskip("pytensor")
+import pytensor.tensor as pt  # noqa: E402
+
+KAPPAS = np.array([1e-8, 1e-3, 0.5, 2.0, 8.0, 20.0, 21.0, 700.0, 714.0, 1e4, 1e6, 1e8])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def vmp():
+    """Import the adapter lazily and restore jax_enable_x64 afterwards.
+
+    Importing PyTensor's JAX dispatch sets x64 from floatX; other test modules in the
+    same session expect JAX's float32 default.
+    """
+    before = jax.config.jax_enable_x64
+    import vm_ppl.pymc as module
+
+    yield module
+    jax.config.update("jax_enable_x64", before)
+
+
+def _logp_and_grads(vmp, mode, floatX="float64"):
+    with pytensor.config.change_flags(floatX=floatX):
+        x = pt.vector("x")
+        mu = pt.scalar("mu")
+        k = pt.vector("k")
+        lp = vmp.vonmises_logp(x, mu, k)
+        grads = pytensor.grad(lp.sum(), [x, mu, k])
+        return pytensor.function([x, mu, k], [lp, *grads], mode=mode)
+
+
+def _case(shift: float):
+    rng = np.random.default_rng(0)
+    mu = 0.7
+    # Draws around the mode at each kappa (spread 1/sqrt(k), capped at the circle).
+    x = mu + rng.standard_normal(KAPPAS.size) * np.minimum(3.0, 1 / np.sqrt(KAPPAS))
+    return x + shift, mu
+
+
+@pytest.mark.parametrize("shift", [0.0, 2 * np.pi, -2 * np.pi])
+def test_logp_dlogp_agree_across_backends(vmp, shift):
+    x, mu = _case(shift)
+    results = {}
+    for mode in ("FAST_RUN", "NUMBA", "JAX"):
+        out = _logp_and_grads(vmp, mode)(x, mu, KAPPAS)
+        results[mode] = [np.asarray(o, dtype=np.float64) for o in out]
+    ref_lp = st.vonmises.logpdf(x, KAPPAS, loc=mu)
+    np.testing.assert_allclose(results["FAST_RUN"][0], ref_lp, rtol=1e-9, atol=1e-9)
+    for mode in ("NUMBA", "JAX"):
+        for a, b in zip(results[mode], results["FAST_RUN"], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * max(1.0, np.abs(b).max())
+                                       * 1e-6)
+
+
+def test_logp_matches_unshifted(vmp):
+    f = _logp_and_grads(vmp, "FAST_RUN")
+    x, mu = _case(0.0)
+    base = f(x, mu, KAPPAS)
+    for shift in (2 * np.pi, -2 * np.pi, 4 * np.pi):
+        shifted = f(x + shift, mu, KAPPAS)
+        # Absolute error of x + shift (an ulp of 4 pi) times |dlogp/dx| <= k |sin d|.
+        tol = 1e-15 * 8 * np.abs(base[1]) + 1e-12
+        np.testing.assert_allclose(shifted[0], base[0], rtol=1e-12, atol=tol.max())
+
+
+def test_dk_no_cancellation(vmp):
+    # At the mode d/dk logp = 1 - A(k) ~ 1/(2k): relative accuracy, not absolute.
+    f = _logp_and_grads(vmp, "FAST_RUN")
+    k = np.array([1e4, 1e6, 1e8])
+    dk = f(np.zeros(3), 0.0, k)[3]
+    np.testing.assert_allclose(dk, 1 / (2 * k) + 1 / (8 * k**2), rtol=1e-8)
+
+
+def test_grad_matches_finite_differences(vmp):
+    f = _logp_and_grads(vmp, "FAST_RUN")
+    x, mu, k = np.array([0.3, 2.0, -3.0]), 0.5, np.array([0.5, 3.0, 30.0])
+    _, gx, gmu, gk = f(x, mu, k)
+    h = 1e-6
+    lp = lambda x, mu, k: f(x, mu, k)[0]  # noqa: E731
+    np.testing.assert_allclose(gx, (lp(x + h, mu, k) - lp(x - h, mu, k)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(gk, (lp(x, mu, k + h) - lp(x, mu, k - h)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(gmu, -gx.sum(), rtol=1e-12)
+
+
+def test_second_derivative_in_k(vmp):
+    k = pt.dvector("k")
+    omb = vmp.one_minus_bessel_ratio(k)
+    d2 = pytensor.grad(omb.sum(), k)
+    f = pytensor.function([k], [omb, d2])
+    kk = np.array([0.3, 2.0, 15.0])
+    h = 1e-6
+    fd = (f(kk + h)[0] - f(kk - h)[0]) / (2 * h)
+    np.testing.assert_allclose(f(kk)[1], fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA", "JAX"])
+def test_float32_finite_at_large_kappa(vmp, mode):
+    f = _logp_and_grads(vmp, mode, floatX="float32")
+    k = np.array([1.0, 100.0, 1e3, 1e5, 1e6], dtype=np.float32)
+    x = np.full(5, 0.7 + 2 * np.pi, dtype=np.float32)
+    out = f(x, np.float32(0.7), k)
+    for i, o in enumerate(out):
+        # (PyTensor's JAX Sum keeps its float64 accumulator dtype: the mu gradient.)
+        if i != 2:
+            assert np.asarray(o).dtype == np.float32
+        assert np.all(np.isfinite(o))
+    np.testing.assert_allclose(out[0], st.vonmises.logpdf(0.0, k.astype(float)), rtol=2e-5)
+
+
+def test_numba_no_object_mode(vmp):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = _logp_and_grads(vmp, "NUMBA")
+        f(np.array([0.1, 6.0]), 0.2, np.array([1.0, 1e6]))
+        y = vmp.VonMises.dist(0.3, 2.0, size=10)
+        draws = pm.draw(y, random_seed=1, mode="NUMBA")
+    assert np.all((draws >= -np.pi) & (draws < np.pi))
+
+
+def test_pymc_check_logp(vmp):
+    from pymc.testing import Circ, R, Rplus, check_logp
+
+    check_logp(
+        vmp.VonMises,
+        Circ,
+        {"mu": R, "kappa": Rplus},
+        lambda value, mu, kappa: st.vonmises.logpdf(value, kappa, loc=mu),
+        n_samples=20,
+    )
+
+
+def test_logp_periodic_and_pm_vonmises_comparison(vmp):
+    angles = np.array([0.1, 3.5, 6.2])  # in [0, 2 pi)
+    ours = pm.logp(vmp.VonMises.dist(0.5, 4.0), angles).eval()
+    np.testing.assert_allclose(ours, st.vonmises.logpdf(angles, 4.0, loc=0.5), rtol=1e-12)
+    big = pm.logp(vmp.VonMises.dist(0.5, 1e5), 0.5).eval()
+    assert np.isfinite(big)
+
+
+def test_bad_parameters_raise(vmp):
+    from pymc.logprob.utils import ParameterValueError
+
+    for kappa in (0.0, -1.0):
+        with pytest.raises(ParameterValueError, match="kappa > 0"):
+            pm.logp(vmp.VonMises.dist(0.0, kappa), 0.1).eval()
+
+
+def test_logcdf_icdf(vmp):
+    d = vmp.VonMises.dist(0.4, 3.0)
+    x = np.array([-2.0, 0.0, 0.4, 1.5, 3.0])
+    np.testing.assert_allclose(np.exp(pm.logcdf(d, x).eval()),
+                               st.vonmises.cdf(x, 3.0, loc=0.4), rtol=1e-6, atol=1e-12)
+    q = np.array([0.01, 0.3, 0.5, 0.9])
+    np.testing.assert_allclose(pm.icdf(d, q).eval(), st.vonmises.ppf(q, 3.0, loc=0.4),
+                               rtol=1e-6, atol=1e-9)
+    f = pytensor.function([], pm.icdf(d, q), mode="JAX")
+    np.testing.assert_allclose(f(), st.vonmises.ppf(q, 3.0, loc=0.4), rtol=1e-6, atol=1e-9)
+
+
+def test_support_point_and_transform(vmp):
+    with pm.Model() as model:
+        vmp.VonMises("z", mu=1.0, kappa=2.0, shape=3)
+    ip = model.initial_point()
+    np.testing.assert_allclose(ip["z_circular__"], np.ones(3))
+    tr = vmp.circular
+    np.testing.assert_allclose(tr.backward(pt.as_tensor(7.0)).eval(), 7.0 - 2 * np.pi)
+
+
+@pytest.mark.parametrize("mode", [None, "NUMBA", "JAX"])
+@pytest.mark.parametrize("kappa", [0.0, 0.7, 50.0])
+def test_draws_ks(vmp, mode, kappa):
+    # kappa = 0 is the uniform limit (the core, NumPy and numba kernels all allow it).
+    d = vmp.VonMises.dist(1.0, kappa, size=20_000)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The RandomType SharedVariables")
+        x = pm.draw(d, random_seed=3, mode=mode)
+    assert np.all((x >= -np.pi) & (x < np.pi))
+    ref = st.vonmises(max(kappa, 1e-12), loc=1.0)
+    # Compare on the circle cut at mu - pi (where the scipy cdf runs from 0 to 1).
+    u = np.mod(x - 1.0 + np.pi, 2 * np.pi) - np.pi + 1.0
+    assert st.kstest(u, ref.cdf).pvalue > 0.01
+
+
+def _small_model(vmp):
+    rng = np.random.default_rng(42)
+    angles = np.mod(rng.vonmises(2.5, 4.0, size=200), 2 * np.pi)  # data in [0, 2 pi)
+    with pm.Model() as model:
+        mu = pm.Uniform("mu", -np.pi, np.pi, default_transform=vmp.circular)
+        kappa = pm.Gamma("kappa", 2.0, 0.2)
+        vmp.VonMises("y", mu, kappa, observed=angles)
+    return model
+
+
+@pytest.fixture(scope="module")
+def reference_posterior(vmp):
+    with _small_model(vmp):
+        idata = pm.sample(300, tune=300, chains=2, cores=1, random_seed=1,
+                          progressbar=False, compute_convergence_checks=False)
+    return idata.posterior
+
+
+def _check_close(post, ref):
+    for name in ("mu", "kappa"):
+        a, b = np.asarray(post[name]).ravel(), np.asarray(ref[name]).ravel()
+        se = np.sqrt(a.var() / 100 + b.var() / 100)  # conservative ESS of 100 each
+        assert abs(a.mean() - b.mean()) < 4 * se, name
+
+
+def test_sample_default(reference_posterior):
+    assert abs(float(reference_posterior["mu"].mean()) - 2.5) < 0.2
+
+
+def test_sample_numpyro(vmp, reference_posterior):
+    pytest.importorskip("numpyro")
+    with _small_model(vmp):
+        idata = pm.sample(300, tune=300, chains=2, nuts_sampler="numpyro", random_seed=2,
+                          progressbar=False, compute_convergence_checks=False,
+                          nuts_sampler_kwargs={"chain_method": "sequential"})
+    _check_close(idata.posterior, reference_posterior)
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_sample_nutpie(vmp, reference_posterior, backend):
+    nutpie = pytest.importorskip("nutpie")
+    kwargs = {"gradient_backend": "pytensor"} if backend == "jax" else {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Numba will use object mode")
+        compiled = nutpie.compile_pymc_model(_small_model(vmp), backend=backend, **kwargs)
+    idata = nutpie.sample(compiled, draws=300, tune=300, chains=2, seed=3, progress_bar=False)
+    _check_close(idata.posterior, reference_posterior)
+
+
+def test_prior_and_posterior_predictive(vmp, reference_posterior):
+    model = _small_model(vmp)
+    with model:
+        prior = pm.sample_prior_predictive(50, random_seed=1)
+        post = pm.sample_posterior_predictive(reference_posterior.sel(draw=slice(0, 20)),
+                                              random_seed=1, progressbar=False)
+        post_jax = pm.sample_posterior_predictive(
+            reference_posterior.sel(draw=slice(0, 20)), random_seed=1, progressbar=False,
+            compile_kwargs={"mode": "JAX"},
+        )
+    for y in (prior.prior_predictive["y"], post.posterior_predictive["y"],
+              post_jax.posterior_predictive["y"]):
+        assert np.all((y >= -np.pi) & (y < np.pi))
+        assert y.shape[-1] == 200
+
+
+@pytest.mark.parametrize("link", ["tan_half", "identity"])
+def test_circular_regression(vmp, link):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal(80)
+    g = 2 * np.arctan(0.8 * X) if link == "tan_half" else 0.8 * X
+    y = np.mod(1.0 + g + rng.vonmises(0.0, 8.0, size=80), 2 * np.pi)
+    init = vmp.mle_init(X, y, link=link)
+    assert abs(np.angle(np.exp(1j * (init["mu0"] - 1.0)))) < 0.2
+    assert abs(init["beta"][0] - 0.8) < 0.2
+    model = vmp.circular_regression_model(X, y, link=link)
+    assert {v.name for v in model.free_RVs} == {"mu0", "beta", "kappa"}
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+    with pytest.raises(ValueError, match="link"):
+        vmp.circular_regression_model(X, y, link="logit")

@@ -1,0 +1,185 @@
+r"""PyTensor scalar ops for the von Mises log-density and its derivatives.
+
+Three :class:`~pytensor.scalar.basic.ScalarOp`\ s, each wrapped in an
+:class:`~pytensor.tensor.elemwise.Elemwise` so that PyTensor fuses them with the
+surrounding arithmetic:
+
+=========================  ======================================================
+``vonmises_logp(x, mu, k)``  :math:`-2k\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(k)`
+``one_minus_bessel_ratio``   :math:`1 - A(k)`, :math:`A = I_1/I_0` (the d/dk of the normaliser)
+``bessel_ratio_derivative``  :math:`A'(k) = 1 - A/k - A^2`
+=========================  ======================================================
+
+Every op has a Python ``impl`` and C code (both from :mod:`._kernels`), a symbolic
+gradient built from ops that exist on every backend (these three, ``sin``, ``switch``,
+arithmetic), and registrations for JAX (the :mod:`vm_ppl` core kernels, see
+:mod:`.dispatch_jax`) and Numba (native ``njit`` kernels, see :mod:`.dispatch_numba`).
+
+Gradients (Mardia & Jupp 2000, sec. 3.5): with :math:`d = x - \mu`,
+:math:`\partial_x = -k\sin d = -\partial_\mu` and
+:math:`\partial_k = (1 - A(k)) - 2\sin^2(d/2)`, written so that nothing cancels near
+the mode at large :math:`k`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytensor.scalar as ps
+import pytensor.tensor as pt
+from pytensor.scalar.basic import ScalarOp, UnaryScalarOp, float_types, upgrade_to_float
+from pytensor.tensor.elemwise import Elemwise
+
+from . import _kernels
+
+__all__ = [
+    "BesselRatioDerivative",
+    "OneMinusBesselRatio",
+    "VonMisesLogp",
+    "bessel_ratio_derivative",
+    "one_minus_bessel_ratio",
+    "vonmises_logp",
+]
+
+_C_VERSION = (1,)
+
+
+def _check_float(node) -> str:
+    if any(i.type not in float_types for i in node.inputs) or (
+        node.outputs[0].type not in float_types
+    ):
+        raise NotImplementedError("von Mises ops are implemented for float inputs only")
+    return "npy_" + node.outputs[0].dtype
+
+
+class OneMinusBesselRatio(UnaryScalarOp):
+    r""":math:`1 - I_1(k)/I_0(k)`, stable for all :math:`k` (asymptotic series above 20)."""
+
+    def impl(self, k):
+        return _kernels.one_minus_ratio(float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        (k,) = inputs
+        (gz,) = output_grads
+        return [-gz * bessel_ratio_derivative_scalar(k)]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        (k,) = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_one_minus_ratio((double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
+class BesselRatioDerivative(UnaryScalarOp):
+    r""":math:`A'(k) = 1 - A(k)/k - A(k)^2`, even in :math:`k`, :math:`\sim 1/(2k^2)` at large :math:`k`.
+
+    Its gradient, :math:`A'' = -A'/k + A/k^2 - 2AA'`, is a plain graph (used only for
+    third derivatives of the log-density; it cancels at large :math:`k`).
+    """
+
+    def impl(self, k):
+        return _kernels.ratio_derivative(float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        (k,) = inputs
+        (gz,) = output_grads
+        (d1,) = outputs
+        a = 1.0 - one_minus_bessel_ratio_scalar(k)
+        safe = ps.switch(ps.eq(k, 0), 1.0, k)
+        d2 = ps.switch(ps.eq(k, 0), 0.0, -d1 / safe + a / (safe * safe) - 2.0 * a * d1)
+        return [gz * d2]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        (k,) = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_ratio_derivative((double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
+class VonMisesLogp(ScalarOp):
+    r"""Von Mises log-density :math:`\log p(x \mid \mu, k)`, periodic in ``x`` and ``mu``.
+
+    NaN (value and gradient) for a negative, NaN or infinite ``k``, as
+    :func:`vm_ppl.log_prob`; the PyMC distribution adds ``check_parameters`` on top.
+    """
+
+    nin = 3
+
+    def impl(self, x, mu, k):
+        return _kernels.logp(float(x), float(mu), float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, mu, k = inputs
+        (out,) = outputs
+        (gz,) = output_grads
+        d = x - mu
+        s = ps.sin(0.5 * d)
+        # NaN gradients where the density is NaN (invalid k), never a plausible number.
+        gz = ps.switch(ps.isnan(out), out, gz)  # out is NaN there; keeps gz's dtype
+        dx = gz * (-k * ps.sin(d))
+        dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * (s * s))
+        return [dx, -dx, dk]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        x, mu, k = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_logp((double) {x}, (double) {mu}, (double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
+one_minus_bessel_ratio_scalar = OneMinusBesselRatio(upgrade_to_float, name="one_minus_bessel_ratio")
+bessel_ratio_derivative_scalar = BesselRatioDerivative(
+    upgrade_to_float, name="bessel_ratio_derivative"
+)
+vonmises_logp_scalar = VonMisesLogp(upgrade_to_float, name="vonmises_logp")
+
+_one_minus_bessel_ratio = Elemwise(one_minus_bessel_ratio_scalar, name="OneMinusBesselRatio")
+_bessel_ratio_derivative = Elemwise(bessel_ratio_derivative_scalar, name="BesselRatioDerivative")
+_vonmises_logp = Elemwise(vonmises_logp_scalar, name="VonMisesLogp")
+
+
+def one_minus_bessel_ratio(k) -> pt.TensorVariable:
+    r"""Elementwise :math:`1 - A(k)` (circular variance of a von Mises), symbolic."""
+    return _one_minus_bessel_ratio(k)
+
+
+def bessel_ratio_derivative(k) -> pt.TensorVariable:
+    r"""Elementwise :math:`A'(k)`, symbolic."""
+    return _bessel_ratio_derivative(k)
+
+
+def vonmises_logp(x, mu, kappa) -> pt.TensorVariable:
+    r"""Elementwise von Mises log-density (broadcasting), symbolic.
+
+    Parameters
+    ----------
+    x, mu, kappa : tensor_like
+        Angles (any window), mean direction, concentration :math:`\kappa \ge 0`.
+
+    Returns
+    -------
+    TensorVariable
+        :math:`-2\kappa\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(\kappa)`.
+    """
+    return _vonmises_logp(x, mu, kappa)
+
+
+LOG_2PI = math.log(2 * math.pi)
