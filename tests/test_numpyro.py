@@ -11,7 +11,7 @@ import pytest
 import scipy.stats as st
 from numpyro import handlers
 from numpyro.diagnostics import summary
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
+from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
 from numpyro.infer.reparam import CircularReparam
 from scipy.special import i0e, i1e
 
@@ -79,7 +79,9 @@ def test_log_prob_gradients_vs_finite_differences(case, x64):
     fd_loc = (f(loc + h, k) - f(loc - h, k)) / (2 * h)
     hk = 1e-5 * k  # relative step keeps k > 0 (NumPyro validates by default)
     fd_k = (f(loc, k + hk) - f(loc, k - hk)) / (2 * hk)
-    np.testing.assert_allclose(jnp.sum(g_loc), fd_loc, rtol=1e-5, atol=1e-6)
+    # FD rounding noise ~ eps * |f| / h: |f| reaches ~1e5 for the k = 1e4 cases.
+    noise = 1e-16 * float(jnp.abs(f(loc, k))) / h
+    np.testing.assert_allclose(jnp.sum(g_loc), fd_loc, rtol=1e-5, atol=max(1e-6, 10 * noise))
     if np.ndim(k) == 0:
         np.testing.assert_allclose(g_k, fd_k, rtol=1e-5, atol=1e-6)
 
@@ -218,13 +220,16 @@ def test_mixture_same_family_recovered_by_nuts():
 
     def model(y):
         w = numpyro.sample("w", nd.Dirichlet(jnp.ones(2)))
-        locs = numpyro.sample("locs", VonMises(jnp.array([-1.5, 1.5]), 2.0).to_event(1))
+        # Informative location priors label the components (no label switching).
+        locs = numpyro.sample("locs", VonMises(jnp.array([-1.5, 1.5]), 4.0).to_event(1))
         kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2).expand([2]).to_event(1))
         mix = nd.MixtureSameFamily(nd.Categorical(w), VonMises(locs, kappa))
         numpyro.sample("y", mix, obs=y)
 
-    mcmc = MCMC(NUTS(model), num_warmup=400, num_samples=400, num_chains=2,
-                chain_method="vectorized", progress_bar=False)
+    init = init_to_value(values={"locs": jnp.array([-1.0, 1.0]), "w": jnp.array([0.5, 0.5]),
+                                 "kappa": jnp.array([3.0, 3.0])})
+    mcmc = MCMC(NUTS(model, init_strategy=init), num_warmup=400, num_samples=400,
+                num_chains=2, chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.key(4), y)
     s = mcmc.get_samples()
     np.testing.assert_allclose(np.mean(s["w"], 0), [0.3, 0.7], atol=0.06)

@@ -250,4 +250,8 @@ def inv_bessel_ratio(r: ArrayLike) -> jnp.ndarray:
         in float64, where ``1 - r`` runs out of digits.
     """
     (r,) = promote_float(r)
-    return _inv_bessel_ratio(r)
+    return _inv_bessel_ratio_jit(r)
+
+
+# jit so that eager calls hit the compilation cache (the fori_loop would be retraced).
+_inv_bessel_ratio_jit = jax.jit(_inv_bessel_ratio)

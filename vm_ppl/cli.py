@@ -8,6 +8,8 @@
     predictive and the posterior of the mean direction.
 ``vm-ppl bench core``
     The core kernel against NumPy and NumPyro (see :mod:`vm_ppl.bench.core`).
+``vm-ppl bench numpyro-ess``
+    NUTS ESS/s, vm_ppl vs the built-in + CircularReparam (:mod:`vm_ppl.bench.numpyro_ess`).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--samples", type=int, default=500)
     p_demo.add_argument("--warmup", type=int, default=500)
     p_bench = sub.add_parser("bench", help="benchmarks")
-    p_bench.add_argument("name", choices=["core"])
+    p_bench.add_argument("name", choices=["core", "numpyro-ess"])
     p_bench.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
@@ -140,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         demo(args.out, num_samples=args.samples, num_warmup=args.warmup)
     elif args.command == "bench":
-        from .bench import core
+        from .bench import core, numpyro_ess
 
-        core.main(args.rest)
+        {"core": core.main, "numpyro-ess": numpyro_ess.main}[args.name](args.rest)
     return 0
 
 

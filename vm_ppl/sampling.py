@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -369,6 +370,13 @@ def sample(
             f"loc {jnp.shape(loc)} and concentration {jnp.shape(concentration)} do not "
             f"broadcast to shape {shape}"
         )
+    return _sample(key, loc, concentration, shape)
+
+
+@partial(jax.jit, static_argnames="shape")
+def _sample(key, loc, concentration, shape: tuple[int, ...]) -> jnp.ndarray:
+    # jit here so that eager calls hit the compilation cache (lax loops built from fresh
+    # closures would otherwise be retraced and recompiled on every call).
     n = math.prod(shape)
     valid = valid_concentration(concentration)
     # Clamp finite huge k (the envelope's sqrt(2 tau) would overflow near finfo.max): any

@@ -161,7 +161,7 @@ def ratio_derivative(x: float) -> float:
 
 @register_jitable
 def logp(x: float, mu: float, k: float) -> float:
-    r"""Von Mises log-density :math:`-2\kappa\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(\kappa)`.
+    r"""Von Mises log-density, :math:`-2k\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(k)`.
 
     NaN for a negative, NaN or infinite ``k`` (as the core). :math:`\sin^2(d/2)` has
     period :math:`2\pi` in ``d``, and libm reduces the argument exactly, so any angle

@@ -77,7 +77,7 @@ class OneMinusBesselRatio(UnaryScalarOp):
 
 
 class BesselRatioDerivative(UnaryScalarOp):
-    r""":math:`A'(k) = 1 - A(k)/k - A(k)^2`, even in :math:`k`, :math:`\sim 1/(2k^2)` at large :math:`k`.
+    r""":math:`A'(k) = 1 - A(k)/k - A(k)^2`, even, :math:`\sim 1/(2k^2)` at large :math:`k`.
 
     Its gradient, :math:`A'' = -A'/k + A/k^2 - 2AA'`, is a plain graph (used only for
     third derivatives of the log-density; it cancels at large :math:`k`).

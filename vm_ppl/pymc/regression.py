@@ -1,4 +1,4 @@
-r"""Circular regression in PyMC: :math:`y_i \sim \mathrm{VonMises}(\mu_0 + g(x_i^\top\beta), \kappa)`.
+r"""Circular regression in PyMC: :math:`y_i \sim \mathrm{VM}(\mu_0 + g(x_i^\top\beta), \kappa)`.
 
 Mirrors :mod:`vm_ppl.numpyro.regression` (same links and priors):
 
