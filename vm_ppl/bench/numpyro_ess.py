@@ -7,8 +7,9 @@ Run (one process, same data, seeds and settings for both; 4 chains)::
     python -m vm_ppl.bench.numpyro_ess ...
 
 Each configuration runs twice on one ``MCMC`` object (the second run reuses the compiled
-sampler); ``compile_s`` is the first run's wall time minus the second's, and ``ess_per_s`` is the minimum bulk/tail ESS over parameters (ArviZ) divided
-by the second run's wall time. Prints a Markdown table; ``--json`` saves the records.
+sampler); ``compile_s`` is the first run's wall time minus the second's, and
+``ess_per_s`` is the minimum bulk/tail ESS over parameters (ArviZ) divided by the
+second run's wall time. Prints a Markdown table; ``--json`` saves the records.
 """
 
 from __future__ import annotations
