@@ -13,22 +13,43 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from vm_ppl._utils import promote_float
 from vm_ppl.cdf import cdf, icdf
 
 # vm_ppl/__init__ re-exports the function `cdf`, which shadows the submodule attribute.
 cdf_module = importlib.import_module("vm_ppl.cdf")
 
-# Jitted once: the compile cache is keyed on shape/dtype (and x64), so the tests use a
-# few fixed shapes and run in seconds rather than dispatching op by op.
-jcdf = jax.jit(cdf)
-jicdf = jax.jit(icdf)
-_vgrad = functools.partial(jax.vmap, in_axes=(0, None, None))
-cdf_dx = jax.jit(_vgrad(jax.grad(cdf, argnums=0)))
-cdf_dloc = jax.jit(_vgrad(jax.grad(cdf, argnums=1)))
-cdf_dk = jax.jit(_vgrad(jax.grad(cdf, argnums=2)))
-icdf_dq = jax.jit(_vgrad(jax.grad(icdf, argnums=0)))
-icdf_dloc = jax.jit(_vgrad(jax.grad(icdf, argnums=1)))
-icdf_dk = jax.jit(_vgrad(jax.grad(icdf, argnums=2)))
+
+
+def _bucketed(fun):
+    """jit(fun) on flattened arguments padded to a few fixed lengths.
+
+    XLA compiles once per shape and dtype (~1-2 s each here), so padding every call to
+    256 or a power of two above keeps the whole module to a handful of compilations.
+    """
+    jfun = jax.jit(fun)
+
+    def call(*args):
+        args = jnp.broadcast_arrays(*promote_float(*args))
+        shape, size = args[0].shape, args[0].size
+        n = max(256, 1 << (size - 1).bit_length())
+        flat = [jnp.pad(a.ravel(), (0, n - size), mode="edge") for a in args]
+        out = jfun(*flat)
+        unpad = lambda o: o[:size].reshape(shape)  # noqa: E731
+        return tuple(map(unpad, out)) if isinstance(out, tuple) else unpad(out)
+
+    return call
+
+
+jcdf = _bucketed(cdf)
+jicdf = _bucketed(icdf)
+cdf_jvp = _bucketed(lambda x, loc, k, tx, tloc, tk: jax.jvp(cdf, (x, loc, k), (tx, tloc, tk))[1])
+cdf_grads = _bucketed(jax.vmap(jax.grad(cdf, argnums=(0, 1, 2))))  # (dx, dloc, dk)
+icdf_grads = _bucketed(jax.vmap(jax.grad(icdf, argnums=(0, 1, 2))))  # (dq, dloc, dk)
+
+
+def cdf_dk(x, loc, k):
+    return cdf_grads(x, loc, k)[2]
 
 # Concentrations from the issue, plus both sides of the float32 (10.5) and float64 (50)
 # switch points.
@@ -187,36 +208,36 @@ def test_monotone(dtype, k):
 def test_broadcast_dtype_and_transforms():
     x = jnp.linspace(-4, 4, 5)
     k = jnp.asarray([[0.0], [3.0], [70.0]])
-    out = cdf(x, 0.2, k)
+    out = jcdf(x, 0.2, k)
     assert out.shape == (3, 5) and out.dtype == jnp.float32
-    np.testing.assert_allclose(jax.jit(cdf)(x, 0.2, k), out, atol=1e-7)
-    vm = jax.vmap(cdf, in_axes=(None, None, 0))(x, 0.2, k[:, 0])
+    # eager (un-jitted) evaluation gives the same
+    np.testing.assert_allclose(cdf(x[:2], 0.2, k[1]), out[1, :2], atol=1e-7)
+    vm = jax.jit(jax.vmap(cdf, in_axes=(None, None, 0)))(x, 0.2, k[:, 0])
     np.testing.assert_allclose(vm, out, atol=1e-7)
     q = jnp.linspace(0.0, 1.0, 5)
-    qi = icdf(q, 0.2, k)
+    qi = jicdf(q, 0.2, k)
     assert qi.shape == (3, 5) and qi.dtype == jnp.float32
-    np.testing.assert_allclose(jax.jit(icdf)(q, 0.2, k), qi, atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(icdf, in_axes=(None, None, 0))(q, 0.2, k[:, 0]), qi,
-                               atol=1e-6)
+    vmi = jax.jit(jax.vmap(icdf, in_axes=(None, None, 0)))(q, 0.2, k[:, 0])
+    np.testing.assert_allclose(vmi, qi, atol=1e-6)
     with jax.enable_x64(True):
-        assert cdf(1.0, 0.0, 2.0).dtype == jnp.float64
-        assert icdf(0.3, 0.0, 2.0).dtype == jnp.float64
+        assert jcdf(1.0, 0.0, 2.0).dtype == jnp.float64
+        assert jicdf(0.3, 0.0, 2.0).dtype == jnp.float64
 
 
 def test_bad_input(x64):
     bad_k = jnp.asarray([-1.0, -1e-12, np.nan, np.inf, -np.inf])
-    assert bool(jnp.all(jnp.isnan(cdf(0.3, 0.0, bad_k))))
-    assert bool(jnp.all(jnp.isnan(icdf(0.3, 0.0, bad_k))))
-    assert bool(jnp.all(jnp.isnan(cdf(jnp.asarray([np.nan, np.inf, -np.inf]), 0.0, 2.0))))
-    assert bool(jnp.isnan(cdf(0.3, np.nan, 2.0)))
+    assert bool(jnp.all(jnp.isnan(jcdf(0.3, 0.0, bad_k))))
+    assert bool(jnp.all(jnp.isnan(jicdf(0.3, 0.0, bad_k))))
+    assert bool(jnp.all(jnp.isnan(jcdf(jnp.asarray([np.nan, np.inf, -np.inf]), 0.0, 2.0))))
+    assert bool(jnp.isnan(jcdf(0.3, np.nan, 2.0)))
     bad_q = jnp.asarray([-1e-300, -0.5, 1.0 + 1e-15, 2.0, np.nan])
-    assert bool(jnp.all(jnp.isnan(icdf(bad_q, 0.0, 2.0))))
+    assert bool(jnp.all(jnp.isnan(jicdf(bad_q, 0.0, 2.0))))
     # Gradients at bad input are NaN (reverse and forward mode), not errors.
-    for argnum in range(3):
-        assert bool(jnp.isnan(jax.grad(cdf, argnums=argnum)(0.3, 0.0, -1.0)))
-        assert bool(jnp.isnan(jax.grad(icdf, argnums=argnum)(0.3, 0.0, -1.0)))
-        assert bool(jnp.isnan(jax.grad(icdf, argnums=argnum)(1.5, 0.0, 1.0)))
-    assert bool(jnp.isnan(jax.jvp(lambda k: cdf(0.3, 0.0, k), (-1.0,), (1.0,))[1]))
+    grads = cdf_grads(jnp.asarray([0.3, np.nan]), 0.0, jnp.asarray([-1.0, 1.0]))
+    assert all(bool(jnp.all(jnp.isnan(g))) for g in grads)
+    grads = icdf_grads(jnp.asarray([0.3, 1.5]), 0.0, jnp.asarray([-1.0, 1.0]))
+    assert all(bool(jnp.all(jnp.isnan(g))) for g in grads)
+    assert bool(jnp.isnan(cdf_jvp(0.3, 0.0, -1.0, 0.0, 0.0, 1.0)))
 
 
 def test_uniform_at_zero_concentration(x64):
@@ -237,14 +258,13 @@ def test_uniform_at_zero_concentration(x64):
 def test_grad_x_is_pdf(x64, k):
     loc = 0.4
     x = loc + jnp.concatenate([jnp.linspace(-7, 7, 41), jnp.linspace(-5, 5, 21) / np.sqrt(k + 1)])
-    dx = cdf_dx(x, loc, k)
-    dloc = cdf_dloc(x, loc, k)
+    dx, dloc, _ = cdf_grads(x, loc, k)
     p = pdf_np(np.asarray(x), loc, k)
     # rtol: exp(-2k sin^2) at exponents ~ -500 has relative rounding ~500 eps
     np.testing.assert_allclose(dx, p, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(dloc, -p, rtol=1e-12, atol=1e-300)
     # forward mode agrees
-    _, jx = jax.jvp(lambda x: cdf(x, loc, k), (x,), (jnp.ones_like(x),))
+    jx = cdf_jvp(x, loc, k, 1.0, 0.0, 0.0)
     np.testing.assert_allclose(jx, p, rtol=1e-12, atol=1e-300)
 
 
@@ -256,7 +276,7 @@ def test_grad_concentration_float64(x64, k):
     # Measured: ~3e-15 relative in the series, 3e-10 relative at k = 50 (normal).
     assert np.max(np.abs(np.asarray(g) - ref)) <= 1e-9 * scale
     # Forward mode and a shifted window give the same.
-    _, jk = jax.jvp(lambda k: cdf(jnp.asarray(xs) + 2 * np.pi, 0.0, k), (k,), (1.0,))
+    jk = cdf_jvp(jnp.asarray(xs) + 2 * np.pi, 0.0, k, 0.0, 0.0, 1.0)
     assert np.max(np.abs(np.asarray(jk) - ref)) <= 1e-9 * scale
 
 
@@ -270,12 +290,12 @@ def test_grad_concentration_float32(k):
 
 def test_grad_finite_at_switch_and_second_order(x64):
     x = jnp.linspace(-3.0, 3.0, 9)
+    hess = _bucketed(jax.vmap(jax.hessian(cdf, argnums=2)))
     for k in (0.0, 50.0, 10.5):
-        h = _vgrad(jax.hessian(cdf, argnums=2))(x, 0.0, k)
-        assert bool(jnp.all(jnp.isfinite(h)))
+        assert bool(jnp.all(jnp.isfinite(hess(x, 0.0, k))))
     # d2F/dx dk = dp/dk = p * ((1 - A) - 2 sin^2(x/2))
     k = 3.0
-    dxdk = _vgrad(jax.grad(jax.grad(cdf, argnums=0), argnums=2))(x, 0.0, k)
+    dxdk = _bucketed(jax.vmap(jax.grad(jax.grad(cdf, argnums=0), argnums=2)))(x, 0.0, k)
     a = scipy.special.i1e(k) / scipy.special.i0e(k)
     p = pdf_np(np.asarray(x), 0.0, k)
     np.testing.assert_allclose(dxdk, p * ((1 - a) - 2 * np.sin(np.asarray(x) / 2) ** 2),
@@ -316,12 +336,12 @@ def test_icdf_gradients(x64, k):
     q = jnp.asarray([1e-6, 0.05, 0.3, 0.5, 0.77, 0.999])
     x = jicdf(q, loc, k)
     p = pdf_np(np.asarray(x), loc, k)
-    np.testing.assert_allclose(icdf_dq(q, loc, k), 1 / p, rtol=1e-12)
-    np.testing.assert_allclose(icdf_dloc(q, loc, k), 1.0, rtol=1e-15)
+    dq, dloc, dk = icdf_grads(q, loc, k)
+    np.testing.assert_allclose(dq, 1 / p, rtol=1e-12)
+    np.testing.assert_allclose(dloc, 1.0, rtol=1e-15)
     # d/dk by finite differences of icdf itself (independent of the custom rule), on
     # [k, k + 2h] so as not to straddle the switch point k = 50 (the regimes differ by
     # 7e-12 in F, which is 1e-3 in a difference quotient with h = 5e-4 in the tail).
-    dk = icdf_dk(q, loc, k)
     h = 1e-6 * max(k, 1.0)
     fd = (jicdf(q, loc, k + 2 * h) - jicdf(q, loc, k)) / (2 * h)
     np.testing.assert_allclose(dk, fd, rtol=1e-4, atol=1e-9 / max(k, 1.0))
@@ -332,7 +352,7 @@ def test_icdf_gradients(x64, k):
 
 def test_icdf_edges(x64):
     k = jnp.asarray([0.0, 3.0, 1e8])
-    np.testing.assert_array_equal(icdf(0.0, 2.0, k), 2.0 - np.pi)
-    np.testing.assert_array_equal(icdf(1.0, 2.0, k), 2.0 + np.pi)
-    g = jax.vmap(jax.grad(icdf, argnums=2), (None, None, 0))(0.0, 2.0, k)
+    np.testing.assert_array_equal(jicdf(0.0, 2.0, k), 2.0 - np.pi)
+    np.testing.assert_array_equal(jicdf(1.0, 2.0, k), 2.0 + np.pi)
+    g = icdf_grads(0.0, 2.0, k)[2]
     np.testing.assert_array_equal(g, 0.0)  # the window edge does not move with k

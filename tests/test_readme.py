@@ -15,20 +15,30 @@ def _block(tag: str) -> str:
     return m.group(1)
 
 
-@pytest.mark.parametrize("tag", ["quickstart-core", "quickstart-numpyro"])
+@pytest.mark.parametrize("tag", ["quickstart-core", "quickstart-numpyro", "quickstart-pymc"])
 def test_quickstart_runs_and_is_short(tag):
     code = _block(tag)
     assert len(code.strip().splitlines()) <= 15
     namespace: dict = {}
-    exec(compile(code, f"README:{tag}", "exec"), namespace)
+    if tag == "quickstart-pymc":
+        # As in a fresh process: PyTensor's JAX dispatch enables x64 for float64 models.
+        import jax
+
+        with jax.enable_x64(True):
+            exec(compile(code, f"README:{tag}", "exec"), namespace)
+    else:
+        exec(compile(code, f"README:{tag}", "exec"), namespace)
     if tag == "quickstart-core":
         import numpy as np
 
         assert abs(float(namespace["loc"]) - 1.0) < 0.05
         assert np.isfinite(namespace["g"])
-    else:
+    elif tag == "quickstart-numpyro":
         mu = namespace["mcmc"].get_samples()["mu"]
         assert mu.shape == (600,)
+    else:
+        mu = namespace["idata"].posterior["mu"]
+        assert mu.shape == (2, 300)
 
 
 def test_readme_test_command_is_what_ci_runs():

@@ -241,14 +241,25 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     return out
 
 
-def _draw_once(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
+def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
+    """Element counts of the rounds: n, then each buffer sized for the previous round's
+    rejections (K proposals per element fail together with probability 0.3423**K)."""
+    sizes = [n]
+    for k_prev in ks[:-1]:
+        sizes.append(_buffer_size(sizes[-1], _REJECT_MAX**k_prev))
+    return sizes
+
+
+def _draw_once(key: jax.Array, params, n: int, dtype, ks: tuple[int, ...] = None):
     """One pass of the sampler for a chunk; NaN where it did not produce a draw.
 
-    Round 1 makes one proposal for every element. The rejected ones (at most ~34 %) are
-    compacted into a static buffer that gets 3 proposals each, the few still rejected
-    into a second buffer that gets 12 each, and accepted values are scattered back.
-    All random bits come from one threefry call. Small chunks skip the compaction.
+    Round 1 makes ``ks[0]`` proposals for every element. The elements none of whose
+    proposals was accepted (at most ~34 % after one) are compacted into a static buffer
+    for round 2 (``ks[1]`` proposals each), and so on; accepted values are scattered back
+    from the last buffer to the first. All random bits come from one threefry call.
+    Small chunks skip the compaction.
     """
+    ks = _K_ROUNDS if ks is None else ks
     per_element = params[0].shape[0] != 1
 
     def take(prm, pos):
@@ -260,37 +271,40 @@ def _draw_once(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
         w, acc = _propose(*_uniforms(key, _K_SMALL * n, dtype), params, n)
         return jnp.where(acc, w, jnp.nan)
 
-    k1, k2, k3 = _K_ROUNDS
-    size1 = _buffer_size(n, _REJECT_MAX**k1)
-    size2 = _buffer_size(size1, _REJECT_MAX**k2)
-    u, u2 = _uniforms(key, k1 * n + k2 * size1 + k3 * size2, dtype)
-    s1, s2 = k1 * n, k1 * n + k2 * size1
+    sizes = _round_sizes(n, ks)
+    bounds = [0]
+    for kk, m in zip(ks, sizes, strict=True):
+        bounds.append(bounds[-1] + kk * m)
+    u, u2 = _uniforms(key, bounds[-1], dtype)
     if not per_element:
         # One shared k: a proposal does not depend on the element it serves, so all
         # rounds' proposals are made in one fused pass (also one compiled kernel).
-        w, acc = _proposals(u, u2, params)
+        w_all, acc_all = _proposals(u, u2, params)
 
-        def round_(lo, hi, m, prm):
-            return _first_accepted(w[lo:hi], acc[lo:hi], m)
-    else:
-
-        def round_(lo, hi, m, prm):
-            return _propose(u[lo:hi], u2[lo:hi], prm, m)
-
-    w0, acc0 = round_(0, s1, n, params)
-    pos1 = _compact(~acc0, size1)
-    live1 = pos1 < n
-    params1 = take(params, pos1)
-    w1, acc1 = round_(s1, s2, size1, params1)
-    pos2 = _compact(live1 & ~acc1, size2)
-    live2 = pos2 < size1
-    w2, acc2 = round_(s2, u.shape[0], size2, take(params1, pos2))
-    # Scatter back: buffer 2 into buffer 1, buffer 1 into the output.
-    w2 = jnp.where(live2 & acc2, w2, jnp.nan)
-    w1 = jnp.where(live1 & acc1, w1, jnp.nan)
-    w1 = _scatter_drop(w1, jnp.where(live2, pos2, size1), w2)
-    out = jnp.where(acc0, w0, jnp.nan)
-    return _scatter_drop(out, jnp.where(live1, pos1, n), w1)
+    values, positions = [], []
+    pending, prm = None, params
+    for r, m in enumerate(sizes):
+        if r == 0:
+            live = None
+        else:
+            pos = _compact(pending, m)
+            live = pos < pending.shape[0]
+            prm = take(prm, pos)
+            positions.append(pos)
+        lo, hi = bounds[r], bounds[r + 1]
+        if per_element:
+            w, acc = _propose(u[lo:hi], u2[lo:hi], prm, m)
+        else:
+            w, acc = _first_accepted(w_all[lo:hi], acc_all[lo:hi], m)
+        ok = acc if live is None else live & acc
+        values.append(jnp.where(ok, w, jnp.nan))
+        pending = ~acc if live is None else live & ~acc
+    # Scatter back from the last buffer to the first.
+    for r in range(len(sizes) - 1, 0, -1):
+        parent = values[r - 1]
+        pos = jnp.where(positions[r - 1] < parent.shape[0], positions[r - 1], parent.shape[0])
+        values[r - 1] = _scatter_drop(parent, pos, values[r])
+    return values[0]
 
 
 @jax.custom_jvp

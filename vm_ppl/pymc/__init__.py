@@ -16,15 +16,24 @@ from . import dispatch_jax, dispatch_numba  # noqa: F401  (registration on impor
 from .distribution import CircularTransform, VonMises, circular
 from .ops import bessel_ratio_derivative, one_minus_bessel_ratio, vonmises_logp
 from .random import VonMisesRV, vonmises
-from .regression import circular_regression_model, mle_init
+from .regression import (
+    MultimodalPosteriorWarning,
+    circular_regression_model,
+    detect_multimodality,
+    fit_circular_regression,
+    mle_init,
+)
 
 __all__ = [
     "CircularTransform",
+    "MultimodalPosteriorWarning",
     "VonMises",
     "VonMisesRV",
     "bessel_ratio_derivative",
     "circular",
     "circular_regression_model",
+    "detect_multimodality",
+    "fit_circular_regression",
     "mle_init",
     "one_minus_bessel_ratio",
     "vonmises",

@@ -27,10 +27,14 @@ from ..bessel import _EPS_ASYMPTOTIC
 
 __all__ = [
     "C_SUPPORT_CODE",
+    "cdf",
     "i0e",
+    "icdf",
     "i1e",
     "log_i0e",
     "logp",
+    "ndtr",
+    "ndtri",
     "one_minus_ratio",
     "ratio_derivative",
 ]
@@ -173,6 +177,144 @@ def logp(x: float, mu: float, k: float) -> float:
     return -2.0 * k * (s * s) - LOG_2PI - math.log(i0e(k))
 
 
+# --- cdf / icdf (a scalar transcription of vm_ppl.cdf, float64 regime) -------------------
+
+TWO_PI = 2.0 * math.pi
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+CDF_SWITCH = 50.0  # series below, Hill's corrected normal approximation above
+CDF_TERMS = 64
+ICDF_STEPS = 8
+_TINY = 2.2250738585072014e-308
+_EPSNEG = 1.1102230246251565e-16
+# Acklam's rational approximation of the normal quantile (relative error 1.2e-9; it is
+# only the start of icdf's safeguarded Newton iteration).
+NDTRI_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
+           1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+NDTRI_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
+           6.680131188771972e01, -1.328068155288572e01)
+NDTRI_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
+           -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+NDTRI_D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
+           3.754408661907416e00)
+
+
+@register_jitable
+def _poly(x: float, coeffs: tuple[float, ...]) -> float:
+    acc = 0.0
+    for c in coeffs:
+        acc = acc * x + c
+    return acc
+
+
+@register_jitable
+def ndtr(x: float) -> float:
+    r"""Standard normal cdf :math:`\Phi(x) = \tfrac12\mathrm{erfc}(-x/\sqrt2)`."""
+    return 0.5 * math.erfc(-x * 0.7071067811865476)
+
+
+@register_jitable
+def ndtri(p: float) -> float:
+    r"""Standard normal quantile, Acklam's approximation (relative error ~1e-9), ``p`` in (0, 1)."""
+    if p < 0.02425:
+        q = math.sqrt(-2.0 * math.log(p))
+        return _poly(q, NDTRI_C) / (_poly(q, NDTRI_D) * q + 1.0)
+    if p > 1.0 - 0.02425:
+        q = math.sqrt(-2.0 * math.log1p(-p))
+        return -_poly(q, NDTRI_C) / (_poly(q, NDTRI_D) * q + 1.0)
+    q = p - 0.5
+    r = q * q
+    return _poly(r, NDTRI_A) * q / (_poly(r, NDTRI_B) * r + 1.0)
+
+
+@register_jitable
+def _pdf_std(r: float, k: float) -> float:
+    s = math.sin(0.5 * r)
+    return math.exp(-2.0 * k * (s * s) - math.log(i0e(k))) / TWO_PI
+
+
+@register_jitable
+def _series_segment(r: float, k: float, top: int, bottom: int, ratio: float, v: float,
+                    s1: float, c1: float) -> tuple[float, float]:
+    sn = math.sin(top * r)
+    cn = math.cos(top * r)
+    for n in range(top, bottom, -1):
+        ratio = k / (2.0 * n + k * ratio)
+        v = ratio * (sn / n + v)
+        sn, cn = sn * c1 - cn * s1, cn * c1 + sn * s1
+    return ratio, v
+
+
+@register_jitable
+def _cdf_std(r: float, k: float) -> float:
+    """Standard cdf on r in [-pi, pi] (unclipped): Hill's series or normal approximation."""
+    if k < CDF_SWITCH:
+        s1 = math.sin(r)
+        c1 = math.cos(r)
+        # Segments 64 -> 8 -> 1 -> 0, each restarted from sin/cos (as the core).
+        ratio, v = _series_segment(r, k, CDF_TERMS, 8, 0.0, 0.0, s1, c1)
+        ratio, v = _series_segment(r, k, 8, 1, ratio, v, s1, c1)
+        ratio, v = _series_segment(r, k, 1, 0, ratio, v, s1, c1)
+        return 0.5 + r / TWO_PI + v / math.pi
+    z = SQRT_2_OVER_PI * math.sin(0.5 * r) / i0e(k)
+    z2 = z * z
+    c = 24.0 * k
+    den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2)
+    return ndtr(z - z * z2 / (den * den))
+
+
+@register_jitable
+def cdf(x: float, mu: float, k: float) -> float:
+    r"""Von Mises cdf :math:`F(x) = \int_{\mu-\pi}^x f` (+1 per turn), as :func:`vm_ppl.cdf`."""
+    if not (k >= 0.0) or math.isinf(k):
+        return math.nan
+    d = x - mu
+    if math.isnan(d) or math.isinf(d):
+        return math.nan
+    n = math.floor(d / TWO_PI + 0.5)
+    r = d - n * TWO_PI
+    return min(1.0, max(0.0, _cdf_std(r, k))) + n
+
+
+@register_jitable
+def icdf(q: float, mu: float, k: float) -> float:
+    r"""Inverse of :func:`cdf` on :math:`[\mu - \pi, \mu + \pi]`, as :func:`vm_ppl.icdf`.
+
+    Start from the inverted leading normal term (:math:`\kappa \ge 1`) or the two-term
+    Fourier model (:math:`\kappa < 1`), then ``ICDF_STEPS`` bracketed Newton steps.
+    """
+    if not (k >= 0.0) or math.isinf(k) or not (0.0 <= q <= 1.0):
+        return math.nan
+    if q <= 0.0:
+        return mu - math.pi
+    if q >= 1.0:
+        return mu + math.pi
+    if k < 1.0:
+        t = TWO_PI * q - math.pi
+        a2 = 2.0 * (1.0 - one_minus_ratio(k))
+        r = t
+        for _ in range(3):
+            r = r - (r + a2 * math.sin(r) - t) / (1.0 + a2 * math.cos(r))
+            r = min(math.pi, max(-math.pi, r))
+    else:
+        qc = min(1.0 - _EPSNEG, max(_TINY, q))
+        s = ndtri(qc) * i0e(k) / SQRT_2_OVER_PI
+        r = 2.0 * math.asin(min(1.0, max(-1.0, s)))
+    lo = -math.pi
+    hi = math.pi
+    for _ in range(ICDF_STEPS):
+        f = _cdf_std(r, k) - q
+        if f <= 0.0:
+            lo = r
+        if f >= 0.0:
+            hi = r
+        step = r - f / _pdf_std(r, k)
+        if lo <= step <= hi and not math.isinf(step):
+            r = step
+        else:
+            r = 0.5 * (lo + hi)
+    return mu + r
+
+
 def _c_array(name: str, coeffs: tuple[float, ...]) -> str:
     body = ", ".join(repr(float(c)) for c in coeffs)
     return f"static const double {name}[{len(coeffs)}] = {{{body}}};"
@@ -228,6 +370,90 @@ static double vm_ppl_logp(double x, double mu, double k) {{
     if (!(k >= 0.0) || isinf(k)) return NAN;
     s = sin(0.5 * (x - mu));
     return -2.0 * k * (s * s) - {LOG_2PI!r} - log(vm_ppl_i0e(k));
+}}
+{_c_array("vm_ppl_ndtri_a", NDTRI_A)}
+{_c_array("vm_ppl_ndtri_b", NDTRI_B)}
+{_c_array("vm_ppl_ndtri_c", NDTRI_C)}
+{_c_array("vm_ppl_ndtri_d", NDTRI_D)}
+static double vm_ppl_poly(double x, const double *c, int n) {{
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) acc = acc * x + c[i];
+    return acc;
+}}
+static double vm_ppl_ndtr(double x) {{ return 0.5 * erfc(-x * 0.7071067811865476); }}
+static double vm_ppl_ndtri(double p) {{
+    double q, r;
+    if (p < 0.02425) {{
+        q = sqrt(-2.0 * log(p));
+        return vm_ppl_poly(q, vm_ppl_ndtri_c, 6) / (vm_ppl_poly(q, vm_ppl_ndtri_d, 4) * q + 1.0);
+    }}
+    if (p > 1.0 - 0.02425) {{
+        q = sqrt(-2.0 * log1p(-p));
+        return -vm_ppl_poly(q, vm_ppl_ndtri_c, 6) / (vm_ppl_poly(q, vm_ppl_ndtri_d, 4) * q + 1.0);
+    }}
+    q = p - 0.5; r = q * q;
+    return vm_ppl_poly(r, vm_ppl_ndtri_a, 6) * q / (vm_ppl_poly(r, vm_ppl_ndtri_b, 5) * r + 1.0);
+}}
+static double vm_ppl_pdf_std(double r, double k) {{
+    double s = sin(0.5 * r);
+    return exp(-2.0 * k * (s * s) - log(vm_ppl_i0e(k))) / {TWO_PI!r};
+}}
+static void vm_ppl_series_segment(double r, double k, int top, int bottom, double *ratio,
+                                  double *v, double s1, double c1) {{
+    double sn = sin(top * r), cn = cos(top * r), t;
+    for (int n = top; n > bottom; n--) {{
+        *ratio = k / (2.0 * n + k * *ratio);
+        *v = *ratio * (sn / n + *v);
+        t = sn * c1 - cn * s1; cn = cn * c1 + sn * s1; sn = t;
+    }}
+}}
+static double vm_ppl_cdf_std(double r, double k) {{
+    double z, z2, c, den;
+    if (k < {CDF_SWITCH!r}) {{
+        double s1 = sin(r), c1 = cos(r), ratio = 0.0, v = 0.0;
+        vm_ppl_series_segment(r, k, {CDF_TERMS}, 8, &ratio, &v, s1, c1);
+        vm_ppl_series_segment(r, k, 8, 1, &ratio, &v, s1, c1);
+        vm_ppl_series_segment(r, k, 1, 0, &ratio, &v, s1, c1);
+        return 0.5 + r / {TWO_PI!r} + v / M_PI;
+    }}
+    z = {SQRT_2_OVER_PI!r} * sin(0.5 * r) / vm_ppl_i0e(k);
+    z2 = z * z; c = 24.0 * k;
+    den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2);
+    return vm_ppl_ndtr(z - z * z2 / (den * den));
+}}
+static double vm_ppl_cdf(double x, double mu, double k) {{
+    double d = x - mu, n, r, f;
+    if (!(k >= 0.0) || isinf(k) || isnan(d) || isinf(d)) return NAN;
+    n = floor(d / {TWO_PI!r} + 0.5);
+    r = d - n * {TWO_PI!r};
+    f = vm_ppl_cdf_std(r, k);
+    return (f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f)) + n;
+}}
+static double vm_ppl_icdf(double q, double mu, double k) {{
+    double r, lo = -M_PI, hi = M_PI, f, step;
+    if (!(k >= 0.0) || isinf(k) || !(q >= 0.0 && q <= 1.0)) return NAN;
+    if (q <= 0.0) return mu - M_PI;
+    if (q >= 1.0) return mu + M_PI;
+    if (k < 1.0) {{
+        double t = {TWO_PI!r} * q - M_PI, a2 = 2.0 * (1.0 - vm_ppl_one_minus_ratio(k));
+        r = t;
+        for (int i = 0; i < 3; i++) {{
+            r = r - (r + a2 * sin(r) - t) / (1.0 + a2 * cos(r));
+            r = r < -M_PI ? -M_PI : (r > M_PI ? M_PI : r);
+        }}
+    }} else {{
+        double qc = q < {_TINY!r} ? {_TINY!r} : (q > 1.0 - {_EPSNEG!r} ? 1.0 - {_EPSNEG!r} : q);
+        double s = vm_ppl_ndtri(qc) * vm_ppl_i0e(k) / {SQRT_2_OVER_PI!r};
+        r = 2.0 * asin(s < -1.0 ? -1.0 : (s > 1.0 ? 1.0 : s));
+    }}
+    for (int i = 0; i < {ICDF_STEPS}; i++) {{
+        f = vm_ppl_cdf_std(r, k) - q;
+        if (f <= 0.0) lo = r;
+        if (f >= 0.0) hi = r;
+        step = r - f / vm_ppl_pdf_std(r, k);
+        r = (step >= lo && step <= hi && !isinf(step)) ? step : 0.5 * (lo + hi);
+    }}
+    return mu + r;
 }}
 #endif
 """

@@ -17,9 +17,16 @@ from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.dispatch.random import jax_sample_fn
 
 from ..bessel import bessel_ratio_derivative, one_minus_bessel_ratio
+from ..cdf import cdf, icdf
 from ..density import log_prob
 from ..sampling import sample
-from .ops import BesselRatioDerivative, OneMinusBesselRatio, VonMisesLogp
+from .ops import (
+    BesselRatioDerivative,
+    OneMinusBesselRatio,
+    VonMisesCDF,
+    VonMisesICDF,
+    VonMisesLogp,
+)
 from .random import VonMisesRV
 
 
@@ -36,6 +43,16 @@ def _jax_one_minus_bessel_ratio(op, node=None, **kwargs):
 @jax_funcify.register(BesselRatioDerivative)
 def _jax_bessel_ratio_derivative(op, node=None, **kwargs):
     return bessel_ratio_derivative
+
+
+@jax_funcify.register(VonMisesCDF)
+def _jax_vonmises_cdf(op, node=None, **kwargs):
+    return cdf
+
+
+@jax_funcify.register(VonMisesICDF)
+def _jax_vonmises_icdf(op, node=None, **kwargs):
+    return icdf
 
 
 @jax_sample_fn.register(VonMisesRV)

@@ -15,10 +15,16 @@ from pytensor.link.numba.dispatch.random import numba_core_rv_funcify
 from pytensor.link.numba.dispatch.scalar import scalar_op_cache_key
 
 from . import _kernels
-from .ops import BesselRatioDerivative, OneMinusBesselRatio, VonMisesLogp
+from .ops import (
+    BesselRatioDerivative,
+    OneMinusBesselRatio,
+    VonMisesCDF,
+    VonMisesICDF,
+    VonMisesLogp,
+)
 from .random import VonMisesRV
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 # Compile the shared pure-Python kernels (module-level, so numba resolves them as
 # globals of each other).
@@ -27,6 +33,8 @@ _kernels_nb = {
     "logp": numba.njit(_kernels.logp),
     "one_minus_ratio": numba.njit(_kernels.one_minus_ratio),
     "ratio_derivative": numba.njit(_kernels.ratio_derivative),
+    "cdf": numba.njit(_kernels.cdf),
+    "icdf": numba.njit(_kernels.icdf),
 }
 
 
@@ -43,6 +51,16 @@ def _numba_one_minus_bessel_ratio(op, node=None, **kwargs):
 @register_funcify_and_cache_key(BesselRatioDerivative)
 def _numba_bessel_ratio_derivative(op, node=None, **kwargs):
     return _kernels_nb["ratio_derivative"], scalar_op_cache_key(op, cache_version=_CACHE_VERSION)
+
+
+@register_funcify_and_cache_key(VonMisesCDF)
+def _numba_vonmises_cdf(op, node=None, **kwargs):
+    return _kernels_nb["cdf"], scalar_op_cache_key(op, cache_version=_CACHE_VERSION)
+
+
+@register_funcify_and_cache_key(VonMisesICDF)
+def _numba_vonmises_icdf(op, node=None, **kwargs):
+    return _kernels_nb["icdf"], scalar_op_cache_key(op, cache_version=_CACHE_VERSION)
 
 
 @numba.njit

@@ -14,26 +14,16 @@ Differences from ``pm.VonMises`` (PyMC 5.28):
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytensor.tensor as pt
 from pymc.distributions.continuous import Continuous
 from pymc.distributions.dist_math import check_icdf_value, check_parameters
 from pymc.distributions.shape_utils import rv_size_is_none
 from pymc.distributions.transforms import Transform, _default_transform
-from pytensor.gradient import grad_not_implemented
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
-from pytensor.link.jax.dispatch import jax_funcify
-from pytensor.scalar.basic import upcast
 
-from ..cdf import cdf as core_cdf
-from ..cdf import icdf as core_icdf
-from .ops import vonmises_logp
+from .ops import vonmises_cdf, vonmises_icdf, vonmises_logp
 from .random import vonmises
 
-__all__ = ["CircularTransform", "VonMises", "VonMisesCDF", "VonMisesICDF", "circular"]
+__all__ = ["CircularTransform", "VonMises", "circular"]
 
 
 class CircularTransform(Transform):
@@ -58,64 +48,6 @@ class CircularTransform(Transform):
 
 
 circular = CircularTransform()
-
-
-class _CoreTernaryOp(Op):
-    """Elementwise (broadcast, same-ndim) op evaluated by a vm_ppl core function.
-
-    ``perform`` calls the jitted JAX core (with x64 enabled for float64); under JAX it
-    is the core itself. No C or Numba implementation (NUMBA mode falls back to object
-    mode for these ops only; the log-density never uses them).
-    """
-
-    __props__ = ()
-    core_fn = None
-
-    def make_node(self, a, b, c):
-        a, b, c = (pt.as_tensor_variable(v) for v in (a, b, c))
-        a, b, c = pt.broadcast_arrays(a, b, c)
-        dtype = upcast(a.dtype, b.dtype, c.dtype, "float32")
-        out = pt.tensor(dtype=dtype, shape=a.type.shape)
-        return Apply(self, [a, b, c], [out])
-
-    def perform(self, node, inputs, output_storage):
-        dtype = node.outputs[0].dtype
-        with jax.enable_x64(dtype == "float64"):
-            args = [jnp.asarray(np.asarray(v, dtype)) for v in inputs]
-            out = type(self).core_fn(*args)
-        output_storage[0][0] = np.asarray(out, dtype=dtype)
-
-
-class VonMisesCDF(_CoreTernaryOp):
-    """:func:`vm_ppl.cdf` as a PyTensor op (SciPy's convention, :math:`F(\\mu) = 1/2`)."""
-
-    core_fn = staticmethod(core_cdf)
-
-    def L_op(self, inputs, outputs, output_grads):
-        x, mu, k = inputs
-        (gz,) = output_grads
-        pdf = pt.exp(vonmises_logp(x, mu, k))
-        return [gz * pdf, -gz * pdf, grad_not_implemented(self, 2, k)]
-
-
-class VonMisesICDF(_CoreTernaryOp):
-    """:func:`vm_ppl.icdf` as a PyTensor op."""
-
-    core_fn = staticmethod(core_icdf)
-
-
-vonmises_cdf = VonMisesCDF()
-vonmises_icdf = VonMisesICDF()
-
-
-@jax_funcify.register(VonMisesCDF)
-def _jax_cdf(op, node=None, **kwargs):
-    return core_cdf
-
-
-@jax_funcify.register(VonMisesICDF)
-def _jax_icdf(op, node=None, **kwargs):
-    return core_icdf
 
 
 class VonMises(Continuous):

@@ -8,6 +8,8 @@ surrounding arithmetic:
 ``vonmises_logp(x, mu, k)``  :math:`-2k\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(k)`
 ``one_minus_bessel_ratio``   :math:`1 - A(k)`, :math:`A = I_1/I_0` (the d/dk of the normaliser)
 ``bessel_ratio_derivative``  :math:`A'(k) = 1 - A/k - A^2`
+``vonmises_cdf(x, mu, k)``   :math:`F(x)` (Hill 1977; SciPy's convention, :math:`F(\mu) = 1/2`)
+``vonmises_icdf(q, mu, k)``  :math:`F^{-1}(q)` on :math:`[\mu - \pi, \mu + \pi]`
 =========================  ======================================================
 
 Every op has a Python ``impl`` and C code (both from :mod:`._kernels`), a symbolic
@@ -27,6 +29,7 @@ import math
 
 import pytensor.scalar as ps
 import pytensor.tensor as pt
+from pytensor.gradient import grad_not_implemented
 from pytensor.scalar.basic import ScalarOp, UnaryScalarOp, float_types, upgrade_to_float
 from pytensor.tensor.elemwise import Elemwise
 
@@ -34,14 +37,18 @@ from . import _kernels
 
 __all__ = [
     "BesselRatioDerivative",
+    "VonMisesCDF",
+    "VonMisesICDF",
     "OneMinusBesselRatio",
     "VonMisesLogp",
     "bessel_ratio_derivative",
     "one_minus_bessel_ratio",
+    "vonmises_cdf",
+    "vonmises_icdf",
     "vonmises_logp",
 ]
 
-_C_VERSION = (1,)
+_C_VERSION = (2,)
 
 
 def _check_float(node) -> str:
@@ -145,15 +152,82 @@ class VonMisesLogp(ScalarOp):
         return _C_VERSION
 
 
+class VonMisesCDF(ScalarOp):
+    r"""Von Mises cdf :math:`F(x \mid \mu, k)`, a scalar transcription of :func:`vm_ppl.cdf`.
+
+    Gradients: :math:`\partial_x F = p = -\partial_\mu F`; the :math:`k`-gradient is not
+    implemented (the JAX backend, which runs :func:`vm_ppl.cdf` itself, has it).
+    """
+
+    nin = 3
+
+    def impl(self, x, mu, k):
+        return _kernels.cdf(float(x), float(mu), float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, mu, k = inputs
+        (gz,) = output_grads
+        pdf = ps.exp(vonmises_logp_scalar(x, mu, k))
+        return [gz * pdf, -gz * pdf, grad_not_implemented(self, 2, k)]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        x, mu, k = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_cdf((double) {x}, (double) {mu}, (double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
+class VonMisesICDF(ScalarOp):
+    r"""Von Mises quantile :math:`F^{-1}(q \mid \mu, k)`, as :func:`vm_ppl.icdf`.
+
+    Gradients (implicit function theorem): :math:`\partial_q x = 1/p(x)`,
+    :math:`\partial_\mu x = 1`; the :math:`k`-gradient is not implemented.
+    """
+
+    nin = 3
+
+    def impl(self, q, mu, k):
+        return _kernels.icdf(float(q), float(mu), float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        q, mu, k = inputs
+        (out,) = outputs
+        (gz,) = output_grads
+        pdf = ps.exp(vonmises_logp_scalar(out, mu, k))
+        return [gz / pdf, gz, grad_not_implemented(self, 2, k)]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        q, mu, k = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_icdf((double) {q}, (double) {mu}, (double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
 one_minus_bessel_ratio_scalar = OneMinusBesselRatio(upgrade_to_float, name="one_minus_bessel_ratio")
 bessel_ratio_derivative_scalar = BesselRatioDerivative(
     upgrade_to_float, name="bessel_ratio_derivative"
 )
 vonmises_logp_scalar = VonMisesLogp(upgrade_to_float, name="vonmises_logp")
+vonmises_cdf_scalar = VonMisesCDF(upgrade_to_float, name="vonmises_cdf")
+vonmises_icdf_scalar = VonMisesICDF(upgrade_to_float, name="vonmises_icdf")
 
 _one_minus_bessel_ratio = Elemwise(one_minus_bessel_ratio_scalar, name="OneMinusBesselRatio")
 _bessel_ratio_derivative = Elemwise(bessel_ratio_derivative_scalar, name="BesselRatioDerivative")
 _vonmises_logp = Elemwise(vonmises_logp_scalar, name="VonMisesLogp")
+_vonmises_cdf = Elemwise(vonmises_cdf_scalar, name="VonMisesCDF")
+_vonmises_icdf = Elemwise(vonmises_icdf_scalar, name="VonMisesICDF")
 
 
 def one_minus_bessel_ratio(k) -> pt.TensorVariable:
@@ -180,6 +254,16 @@ def vonmises_logp(x, mu, kappa) -> pt.TensorVariable:
         :math:`-2\kappa\sin^2\frac{x-\mu}{2} - \log 2\pi - \log\mathrm{i0e}(\kappa)`.
     """
     return _vonmises_logp(x, mu, kappa)
+
+
+def vonmises_cdf(x, mu, kappa) -> pt.TensorVariable:
+    r"""Elementwise von Mises cdf (:func:`vm_ppl.cdf`'s convention), symbolic."""
+    return _vonmises_cdf(x, mu, kappa)
+
+
+def vonmises_icdf(q, mu, kappa) -> pt.TensorVariable:
+    r"""Elementwise von Mises quantile function (:func:`vm_ppl.icdf`), symbolic."""
+    return _vonmises_icdf(q, mu, kappa)
 
 
 LOG_2PI = math.log(2 * math.pi)

@@ -13,8 +13,13 @@ Mirrors :mod:`vm_ppl.numpyro.regression` (same links and priors):
 transform (NUTS passes through :math:`\pm\pi`), :math:`\kappa \sim` Gamma(2, 0.2)
 (density 0 at :math:`\kappa = 0`, where :math:`\mu_0, \beta` are not identified).
 
-The tan-half likelihood can have a mirrored mode (:math:`\mu_0 + \pi`, :math:`-\beta`);
-:func:`mle_init` gives a multi-start maximum-likelihood start to pass as ``initvals``.
+Multimodality: the tan-half likelihood can have a mirrored mode (:math:`\mu_0 + \pi`,
+:math:`-\beta`: :math:`2\arctan` saturates at :math:`\pm\pi`), so chains started at
+random can settle in different modes. :func:`fit_circular_regression` therefore (1) starts
+every chain at the best of a multi-start maximum-likelihood fit (:func:`mle_init`) and
+(2) checks after sampling whether the chains agree (:func:`detect_multimodality`), warning
+with :class:`MultimodalPosteriorWarning` if not. (The same scheme as
+:mod:`vm_ppl.numpyro.regression`, reimplemented here: adapters do not import each other.)
 
 References
 ----------
@@ -24,6 +29,10 @@ References
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
+import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -32,9 +41,22 @@ from scipy.optimize import minimize
 from ..bessel import inv_bessel_ratio
 from .distribution import VonMises, circular
 
-__all__ = ["LINKS", "circular_regression_model", "mle_init"]
+__all__ = [
+    "LINKS",
+    "SAMPLERS",
+    "MultimodalPosteriorWarning",
+    "circular_regression_model",
+    "detect_multimodality",
+    "fit_circular_regression",
+    "mle_init",
+]
 
 LINKS = ("tan_half", "identity")
+SAMPLERS = ("pymc", "numpyro", "blackjax", "nutpie")
+
+
+class MultimodalPosteriorWarning(UserWarning):
+    """Chains of a circular regression ended in different modes."""
 
 
 def _as_design(X) -> np.ndarray:
@@ -138,3 +160,125 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     mean_cos = float(np.clip(-best.fun, 0.0, 1.0 - 1e-6))
     mu0 = float(np.angle(np.exp(1j * best.x[0])))
     return {"mu0": mu0, "beta": best.x[1:], "kappa": float(inv_bessel_ratio(mean_cos))}
+
+
+def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
+                         beta_tol: float = 4.0, warn: bool = True) -> dict:
+    r"""Check whether the chains of a circular regression sit in different modes.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData or xarray.Dataset
+        Posterior with ``mu0`` (chain, draw) and ``beta`` (chain, draw, feature), as from
+        :func:`fit_circular_regression` or ``pm.sample`` on
+        :func:`circular_regression_model`.
+    mean_cos_tol : float
+        A chain whose circular mean of ``mu0`` is off the pooled one by more than this in
+        :math:`1 - \cos` is flagged (0.02 is about 11 degrees).
+    beta_tol : float
+        A chain whose mean ``beta`` is more than ``beta_tol`` posterior standard
+        deviations from the median over chains is flagged.
+    warn : bool
+        Issue a :class:`MultimodalPosteriorWarning` when flagged.
+
+    Returns
+    -------
+    dict
+        ``{"multimodal": bool, "chain_mu0": (chains,), "chain_beta": (chains, p)}``: the
+        verdict, per-chain circular means of ``mu0`` and means of ``beta``.
+    """
+    post = getattr(idata, "posterior", idata)
+    mu0 = np.asarray(post["mu0"])
+    beta = np.asarray(post["beta"])
+    if beta.ndim == 2:
+        beta = beta[..., None]
+    chain_mu0 = np.angle(np.mean(np.exp(1j * mu0), axis=1))
+    chain_beta = beta.mean(axis=1)
+    ref = np.angle(np.mean(np.exp(1j * chain_mu0)))
+    spread = 1.0 - np.cos(chain_mu0 - ref)
+    sd = beta.std(axis=1).mean(axis=0) + 1e-12
+    beta_gap = np.abs(chain_beta - np.median(chain_beta, axis=0)) / sd
+    multimodal = bool(np.any(spread > mean_cos_tol) or np.any(beta_gap > beta_tol))
+    if multimodal and warn:
+        warnings.warn(
+            "chains of the circular regression disagree (per-chain mu0 "
+            f"{np.round(chain_mu0, 3).tolist()}, beta {np.round(chain_beta, 3).tolist()}): "
+            "the posterior is multimodal or the chains have not mixed; compare the modes' "
+            "log-densities, or refit with init='mle'",
+            MultimodalPosteriorWarning,
+            stacklevel=2,
+        )
+    return {"multimodal": multimodal, "chain_mu0": chain_mu0, "chain_beta": chain_beta}
+
+
+def fit_circular_regression(
+    X,
+    y,
+    *,
+    link: str = "tan_half",
+    sampler: str = "pymc",
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 4,
+    random_seed: int = 0,
+    init: str = "mle",
+    check: bool = True,
+    **sample_kwargs,
+) -> tuple[pm.Model, az.InferenceData]:
+    r"""Fit :func:`circular_regression_model` with NUTS, every chain started at the MLE.
+
+    Parameters
+    ----------
+    X, y : array_like
+        Covariates (n_obs,) or (n_obs, p), standardised; observed angles (any window).
+    link : {"tan_half", "identity"}
+        Link function.
+    sampler : {"pymc", "numpyro", "blackjax", "nutpie"}
+        ``"pymc"`` is ``pm.sample``'s own NUTS; ``"numpyro"``/``"blackjax"`` go through
+        ``pm.sample(nuts_sampler=...)``; ``"nutpie"`` calls ``nutpie`` directly (PyMC does not
+        pass ``initvals`` to it); ``backend``/``gradient_backend`` in ``sample_kwargs`` go to
+        ``nutpie.compile_pymc_model``, the rest to ``nutpie.sample``.
+    draws, tune, chains, random_seed : int
+        As ``pm.sample``.
+    init : {"mle", "prior"}
+        ``"mle"``: :func:`mle_init` as the initial value of every chain (jittered by the
+        sampler's usual U(-1, 1) on the unconstrained scale); ``"prior"``: the samplers'
+        defaults.
+    check : bool
+        Run :func:`detect_multimodality` (warns :class:`MultimodalPosteriorWarning`); its
+        result is stored in ``idata.posterior.attrs["multimodal"]``.
+    **sample_kwargs
+        Passed to the sampler (e.g. ``nuts_sampler_kwargs``, ``compile_kwargs``,
+        ``target_accept``).
+
+    Returns
+    -------
+    (pymc.Model, arviz.InferenceData)
+        The model and the posterior draws.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    if init not in ("mle", "prior"):
+        raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
+    model = circular_regression_model(X, y, link=link)
+    start = mle_init(X, y, link=link, seed=random_seed) if init == "mle" else None
+    if sampler == "nutpie":
+        import nutpie
+
+        compile_kwargs = {k: sample_kwargs.pop(k) for k in ("backend", "gradient_backend")
+                          if k in sample_kwargs}
+        compiled = nutpie.compile_pymc_model(model, initial_points=start, **compile_kwargs)
+        sample_kwargs.setdefault("progress_bar", False)
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
+                              seed=random_seed, **sample_kwargs)
+    else:
+        sample_kwargs.setdefault("progressbar", False)
+        if sampler != "pymc":
+            sample_kwargs["nuts_sampler"] = sampler
+        with model:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                              initvals=start, **sample_kwargs)
+    if check:
+        diag = detect_multimodality(idata)
+        idata.posterior.attrs["multimodal"] = int(diag["multimodal"])
+    return model, idata

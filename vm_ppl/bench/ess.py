@@ -1,0 +1,382 @@
+"""Sampler comparison for a circular regression: ESS per second, every sampler x every
+von Mises implementation.
+
+Run (one process; writes ``DIR/ess.json``, ``DIR/ess.md``, ``DIR/ess.png``)::
+
+    vm-ppl bench ess [--quick] [--out DIR] [--n 1000 100000] [--samplers pymc nutpie-jax]
+    python -m vm_ppl.bench.ess ...
+
+Model (tan-half link, Fisher & Lee 1992), simulated with known parameters
+``mu0 = 1, beta = 0.8, kappa = 5`` and standard normal ``x``::
+
+    y ~ VonMises(mu0 + 2 atan(beta x), kappa),  mu0 ~ U(circle), beta ~ Cauchy(0, 1),
+    kappa ~ Gamma(2, 0.2)
+
+Samplers: ``pymc`` (default ``pm.sample``), ``pymc-numba`` (``compile_kwargs={"mode":
+"NUMBA"}``), ``nutpie-numba``, ``nutpie-jax``, ``numpyro`` and ``blackjax`` (through
+PyMC, ``nuts_sampler=...``), and ``numpyro-native`` (a NumPyro model). Implementations:
+``vm_ppl`` (:func:`vm_ppl.pymc.circular_regression_model`, observations in
+``[0, 2 pi)``; :class:`vm_ppl.numpyro.VonMises`) and ``builtin`` (``pm.VonMises`` /
+``numpyro.distributions.VonMises`` + ``CircularReparam``, observations wrapped into
+``[-pi, pi)`` since both give ``-inf`` outside).
+
+Each configuration is prepared once (model build, sampler compilation where the sampler
+allows it) and run twice with the same settings; ``wall_s`` and ``cpu_s`` are the second
+run's, ``compile_s`` is the first run (preparation included) minus the second.
+``min_ess`` is the minimum of ArviZ bulk and tail ESS over all parameters, ``mean_ess``
+the mean over parameters of min(bulk, tail), ``ess_per_s = min_ess / wall_s``. A sampler
+that raises becomes a record with an ``error`` key; the run goes on. 4 chains, chains
+started at the true values (no jitter) so that the mirrored tan-half mode is not visited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
+import numpy as np  # noqa: E402
+
+TRUE = {"mu0": 1.0, "beta": 0.8, "kappa": 5.0}
+PARAMS = ("mu0", "beta", "kappa")
+IMPLEMENTATIONS = ("vm_ppl", "builtin")
+RECORD_KEYS = ("sampler", "implementation", "n_obs", "wall_s", "cpu_s", "compile_s",
+               "min_ess", "mean_ess", "ess_per_s", "divergences", "r_hat_max")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampler settings shared by every configuration."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Simulated circular-regression data for one implementation.
+
+    Attributes
+    ----------
+    x : ndarray
+        Standard normal covariate, shape (n_obs,).
+    y : ndarray
+        Observed angles, in ``[0, 2 pi)`` for ``vm_ppl`` and ``[-pi, pi)`` for ``builtin``.
+    implementation : str
+        ``"vm_ppl"`` or ``"builtin"``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    implementation: str
+    init: dict = field(default_factory=lambda: dict(TRUE))
+
+
+#: A sampler: ``prepare(problem, settings)`` returns ``run(seed) -> InferenceData``.
+Runner = Callable[[int], object]
+Sampler = Callable[[Problem, Settings], Runner]
+
+
+def simulate(n_obs: int, implementation: str, seed: int = 0) -> Problem:
+    """Simulate the regression data (same draws for both implementations).
+
+    Parameters
+    ----------
+    n_obs : int
+        Number of observations.
+    implementation : str
+        Decides the observation window (module docstring).
+    seed : int
+        NumPy seed.
+
+    Returns
+    -------
+    Problem
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n_obs)
+    mean = TRUE["mu0"] + 2.0 * np.arctan(TRUE["beta"] * x)
+    y = rng.vonmises(mean, TRUE["kappa"])  # in [-pi, pi]
+    if implementation == "vm_ppl":
+        y = np.mod(y, 2.0 * np.pi)
+    else:
+        y = np.mod(y + np.pi, 2.0 * np.pi) - np.pi
+    return Problem(x=x, y=y, implementation=implementation)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _pymc_model(problem: Problem):
+    """The PyMC model of ``problem`` with its implementation's von Mises."""
+    if problem.implementation == "vm_ppl":
+        from vm_ppl.pymc import circular_regression_model
+
+        return circular_regression_model(problem.x, problem.y, link="tan_half")
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.distributions.transforms import circular
+
+    n = problem.x.shape[0]
+    with pm.Model(coords={"obs": np.arange(n), "feature": [0]}) as model:
+        x = pm.Data("X", problem.x[:, None], dims=("obs", "feature"))
+        mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
+        beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature")
+        kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
+        mu = mu0 + 2.0 * pt.arctan(pt.dot(x, beta))
+        pm.VonMises("y", mu, kappa, observed=problem.y, dims="obs")
+    return model
+
+
+def _pymc_init(problem: Problem) -> dict:
+    return {"mu0": problem.init["mu0"], "beta": np.array([problem.init["beta"]]),
+            "kappa": problem.init["kappa"]}
+
+
+def _numpyro_model(implementation: str):
+    from .numpyro_ess import _models
+
+    models = _models()
+    return models["vm_ppl"] if implementation == "vm_ppl" else models["builtin+CircularReparam"]
+
+
+# ------------------------------------------------------------------------- samplers
+
+
+def _pm_sample(**kwargs) -> Sampler:
+    """A sampler calling ``pm.sample`` with extra keyword arguments."""
+
+    def prepare(problem: Problem, settings: Settings) -> Runner:
+        import pymc as pm
+
+        model = _pymc_model(problem)
+        extra = dict(kwargs)
+        if extra.get("nuts_sampler") in ("numpyro", "blackjax"):
+            extra["nuts_sampler_kwargs"] = {"jitter": False, "chain_method": "parallel"}
+        else:
+            extra["init"] = "adapt_diag"
+
+        def run(seed: int):
+            with model:
+                return pm.sample(draws=settings.draws, tune=settings.tune,
+                                 chains=settings.chains, random_seed=seed,
+                                 initvals=_pymc_init(problem), progressbar=False,
+                                 compute_convergence_checks=False, **extra)
+
+        return run
+
+    return prepare
+
+
+def _nutpie(backend: str) -> Sampler:
+    """A sampler compiling the PyMC model with nutpie once, then sampling."""
+
+    def prepare(problem: Problem, settings: Settings) -> Runner:
+        import nutpie
+
+        model = _pymc_model(problem)
+        kwargs = {"gradient_backend": "jax"} if backend == "jax" else {}
+        compiled = nutpie.compile_pymc_model(
+            model, backend=backend, initial_points=_pymc_init(problem), jitter_rvs=set(),
+            **kwargs)
+
+        def run(seed: int):
+            return nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
+                                 chains=settings.chains, seed=seed, progress_bar=False)
+
+        return run
+
+    return prepare
+
+
+def _numpyro_native(problem: Problem, settings: Settings) -> Runner:
+    """NumPyro NUTS on the NumPyro model; one ``MCMC`` object reused across runs."""
+    import arviz as az
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS, init_to_value
+
+    init = dict(problem.init)
+    if problem.implementation != "vm_ppl":
+        init["mu0_unwrapped"] = init.pop("mu0")
+    method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
+    mcmc = MCMC(NUTS(_numpyro_model(problem.implementation),
+                     init_strategy=init_to_value(values=init)),
+                num_warmup=settings.tune, num_samples=settings.draws,
+                num_chains=settings.chains, chain_method=method, progress_bar=False,
+                jit_model_args=True)
+    x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
+
+    def run(seed: int):
+        mcmc.run(jax.random.key(seed), x, y, extra_fields=("diverging",))
+        jax.block_until_ready(mcmc.get_samples())
+        return az.from_numpyro(mcmc)
+
+    return run
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "pymc": _pm_sample(),
+    "pymc-numba": _pm_sample(compile_kwargs={"mode": "NUMBA"}),
+    "nutpie-numba": _nutpie("numba"),
+    "nutpie-jax": _nutpie("jax"),
+    "numpyro": _pm_sample(nuts_sampler="numpyro"),
+    "blackjax": _pm_sample(nuts_sampler="blackjax"),
+    "numpyro-native": _numpyro_native,
+}
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (PyMC's worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def diagnostics(idata) -> dict:
+    """ESS (bulk and tail, ArviZ), divergences and max R-hat of an InferenceData.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Posterior with ``mu0``, ``beta``, ``kappa``.
+
+    Returns
+    -------
+    dict
+        ``min_ess``, ``mean_ess``, ``divergences``, ``r_hat_max``.
+    """
+    import arviz as az
+
+    names = [v for v in PARAMS if v in idata.posterior]
+    bulk = az.ess(idata, var_names=names, method="bulk")
+    tail = az.ess(idata, var_names=names, method="tail")
+    per_param = np.concatenate([np.minimum(np.ravel(bulk[v]), np.ravel(tail[v]))
+                                for v in names])
+    rhat = az.rhat(idata, var_names=names)
+    div = idata.sample_stats["diverging"] if "diverging" in idata.sample_stats else 0
+    return {"min_ess": float(per_param.min()), "mean_ess": float(per_param.mean()),
+            "divergences": int(np.sum(div)),
+            "r_hat_max": float(max(np.max(rhat[v]) for v in names))}
+
+
+def measure(name: str, sampler: Sampler, n_obs: int, implementation: str,
+            settings: Settings) -> dict:
+    """Run one configuration twice; a raised exception becomes the record's ``error``.
+
+    Returns
+    -------
+    dict
+        A record with :data:`RECORD_KEYS` (``None`` where not measured) and, on failure,
+        ``error`` (``"Type: message"``) and ``traceback``.
+    """
+    import jax
+
+    rec: dict = dict.fromkeys(RECORD_KEYS)
+    rec.update(sampler=name, implementation=implementation, n_obs=n_obs,
+               draws=settings.draws, tune=settings.tune, chains=settings.chains)
+    try:
+        problem = simulate(n_obs, implementation, settings.seed)
+        t0 = time.perf_counter()
+        run = sampler(problem, settings)
+        run(settings.seed + 1)
+        first = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        idata = run(settings.seed + 2)
+        rec["wall_s"] = time.perf_counter() - t0
+        rec["cpu_s"] = _cpu_seconds() - c0
+        rec["compile_s"] = first - rec["wall_s"]
+        rec.update(diagnostics(idata))
+        rec["ess_per_s"] = rec["min_ess"] / rec["wall_s"]
+        rec["beta_mean"] = float(np.mean(idata.posterior["beta"]))
+        rec["jax_x64"] = bool(jax.config.jax_enable_x64)
+    except Exception as exc:  # noqa: BLE001  (a failing sampler is a result)
+        rec["error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
+        rec["traceback"] = traceback.format_exc(limit=6)[-2000:]
+    return rec
+
+
+def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
+            samplers: Mapping[str, Sampler] | None = None,
+            implementations: Sequence[str] = IMPLEMENTATIONS) -> list[dict]:
+    """Run every sampler x implementation x ``n_obs``; write ess.json, ess.md, ess.png.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (created).
+    n_obs : sequence of int
+        Data sizes.
+    settings : Settings
+        Draws, warm-up, chains, seed.
+    samplers : mapping, optional
+        Name to :data:`Sampler`; defaults to :data:`SAMPLERS` (tests inject their own).
+    implementations : sequence of str
+        Subset of :data:`IMPLEMENTATIONS`.
+
+    Returns
+    -------
+    list of dict
+        The records (also in ``out / "ess.json"``).
+    """
+    from ._report import ess_markdown, ess_plot, progress
+
+    samplers = SAMPLERS if samplers is None else samplers
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for n in n_obs:
+        for name, sampler in samplers.items():
+            for impl in implementations:
+                progress(f"ess: {name} / {impl} / n_obs={n} ...")
+                rec = measure(name, sampler, n, impl, settings)
+                records.append(rec)
+                progress("  " + (f"FAILED {rec['error'][:200]}" if "error" in rec else
+                                 f"wall {rec['wall_s']:.1f} s, compile {rec['compile_s']:.1f}"
+                                 f" s, min ESS {rec['min_ess']:.0f}, "
+                                 f"ESS/s {rec['ess_per_s']:.1f}"))
+                (out / "ess.json").write_text(json.dumps(records, indent=2))
+    header = (f"{settings.chains} chains, {settings.tune} warm-up + {settings.draws} draws, "
+              f"{os.cpu_count()} CPUs")
+    (out / "ess.md").write_text(ess_markdown(records, header))
+    ess_plot(records, out / "ess.png")
+    return records
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Command line entry point (module docstring)."""
+    parser = argparse.ArgumentParser(prog="vm-ppl bench ess",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one small N and few draws (a few minutes on 2 CPUs)")
+    parser.add_argument("--out", type=Path, default=Path("bench_ess"))
+    parser.add_argument("--n", type=int, nargs="+", default=None)
+    parser.add_argument("--draws", type=int, default=None)
+    parser.add_argument("--tune", type=int, default=None)
+    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=None)
+    parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS,
+                        default=list(IMPLEMENTATIONS))
+    args = parser.parse_args(argv)
+    n_obs = args.n or ([200] if args.quick else [1000, 100_000])
+    default_draws = 150 if args.quick else 1000
+    settings = Settings(draws=args.draws or default_draws, tune=args.tune or default_draws)
+    samplers = SAMPLERS if args.samplers is None else {k: SAMPLERS[k] for k in args.samplers}
+    records = run_ess(args.out, n_obs, settings, samplers, args.implementations)
+    print((args.out / "ess.md").read_text())
+    return records
+
+
+if __name__ == "__main__":
+    main()
