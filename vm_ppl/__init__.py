@@ -21,6 +21,7 @@ Every function broadcasts over its array arguments, works under ``jit``, ``vmap`
 ``bessel_ratio``           :math:`A = I_1/I_0`
 ``inv_bessel_ratio``       :math:`A^{-1}`
 ``wrap_angle``             wrap to :math:`[-\pi, \pi)`
+``directional_head``       neural-network head: outputs -> (direction, kappa), draws
 =========================  ==========================================================
 """
 
@@ -28,6 +29,7 @@ from .bessel import bessel_ratio, inv_bessel_ratio, log_i0
 from .cdf import cdf, icdf
 from .density import log_prob
 from .fitting import circular_mean, fit, mean_resultant_length
+from .heads import directional_head
 from .properties import circular_variance, entropy, kl_divergence
 from .sampling import sample, wrap_angle
 
@@ -36,6 +38,7 @@ __all__ = [
     "cdf",
     "circular_mean",
     "circular_variance",
+    "directional_head",
     "entropy",
     "fit",
     "icdf",

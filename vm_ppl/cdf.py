@@ -286,7 +286,7 @@ def cdf(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     """
     x, loc, concentration = promote_float(x, loc, concentration)
     x, loc, concentration = jnp.broadcast_arrays(x, loc, concentration)
-    return _cdf(x, loc, concentration)
+    return _cdf_jit(x, loc, concentration)
 
 
 def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
@@ -416,4 +416,10 @@ def icdf(q: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     """
     q, loc, concentration = promote_float(q, loc, concentration)
     q, loc, concentration = jnp.broadcast_arrays(q, loc, concentration)
-    return _icdf(q, loc, concentration)
+    return _icdf_jit(q, loc, concentration)
+
+
+# jit so that eager calls hit the compilation cache (lax.cond / fori_loop bodies would
+# otherwise be retraced and recompiled on every call); inlined under an outer jit.
+_cdf_jit = jax.jit(_cdf)
+_icdf_jit = jax.jit(_icdf)

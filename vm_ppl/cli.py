@@ -3,13 +3,21 @@
 ``vm-ppl demo``
     The main job on the embedded real data: a (mu, kappa) model of the Col de la Roa wind
     directions and a circular regression of the Milwaukee wind direction on ozone, fitted
-    with NumPyro NUTS through :mod:`vm_ppl.numpyro`; ArviZ summaries with circular
+    with NumPyro NUTS through :mod:`vm_ppl.numpyro`, and the wind model again with PyMC +
+    nutpie through :mod:`vm_ppl.pymc`; ArviZ summaries with circular
     statistics and ESS per second; a PNG with a rose diagram of the data and posterior
     predictive and the posterior of the mean direction.
 ``vm-ppl bench core``
     The core kernel against NumPy and NumPyro (see :mod:`vm_ppl.bench.core`).
 ``vm-ppl bench numpyro-ess``
     NUTS ESS/s, vm_ppl vs the built-in + CircularReparam (:mod:`vm_ppl.bench.numpyro_ess`).
+``vm-ppl bench ess [--quick] [--out DIR]``
+    Every sampler (PyMC, nutpie, NumPyro, BlackJAX) x implementation (vm_ppl, built-in)
+    on a circular regression; ``DIR/ess.json``, ``ess.md``, ``ess.png``
+    (:mod:`vm_ppl.bench.ess`).
+``vm-ppl bench throughput [--quick] [--out DIR]``
+    Draws/s and log-density(+gradient) evaluations/s over N and kappa against NumPy,
+    SciPy, NumPyro and ``pm.VonMises`` per PyTensor backend (:mod:`vm_ppl.bench.throughput`).
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ import os
 import sys
 import time
 from pathlib import Path
+
+#: ``vm-ppl bench NAME`` -> module of :mod:`vm_ppl.bench` (each has ``main(argv)``).
+BENCHMARKS = {"core": "core", "numpyro-ess": "numpyro_ess", "ess": "ess",
+              "throughput": "throughput"}
 
 
 def _progress(msg: str) -> None:
@@ -31,6 +43,38 @@ def _ess_per_second(idata, wall: float) -> tuple[float, float]:
     ess = az.ess(idata, method="bulk")
     min_ess = min(float(ess[v].min()) for v in ess.data_vars)
     return min_ess, min_ess / wall
+
+
+def _demo_pymc_nutpie(wind, num_samples: int, num_warmup: int, chains: int) -> None:
+    """Fit the (mu, kappa) wind model with PyMC + nutpie (Numba) on ``vm_ppl.pymc``.
+
+    Prints the ArviZ summary (``mu`` as a circular variable) and the ESS per second of the
+    sampling (the nutpie compilation is timed separately).
+    """
+    import arviz as az
+    import numpy as np
+    import nutpie
+    import pymc as pm
+
+    from . import pymc as vmp
+
+    with pm.Model() as model:
+        mu = pm.Uniform("mu", -np.pi, np.pi, default_transform=vmp.circular)
+        kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
+        vmp.VonMises("y", mu, kappa, observed=np.asarray(wind, dtype=float))
+    _progress("PyMC model with vm_ppl.pymc.VonMises: compiling for nutpie (Numba) ...")
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compile_s = time.perf_counter() - t0
+    _progress(f"nutpie NUTS, {chains} chains, {num_warmup} warm-up + {num_samples} draws ...")
+    t0 = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=num_samples, tune=num_warmup, chains=chains,
+                          seed=0, progress_bar=False)
+    wall = time.perf_counter() - t0
+    print(az.summary(idata, var_names=["mu", "kappa"], circ_var_names=["mu"]).to_string())
+    min_ess, ess_s = _ess_per_second(idata, wall)
+    print(f"compile {compile_s:.1f} s, sampling wall {wall:.2f} s, min bulk ESS "
+          f"{min_ess:.0f}, ESS/s {ess_s:.0f}\n")
 
 
 def demo(out: Path, num_samples: int = 500, num_warmup: int = 500, chains: int = 4) -> Path:
@@ -74,6 +118,8 @@ def demo(out: Path, num_samples: int = 500, num_warmup: int = 500, chains: int =
     min_ess, ess_s = _ess_per_second(idata, wall)
     print(f"wall {wall:.1f} s (compile included), min bulk ESS {min_ess:.0f}, "
           f"ESS/s {ess_s:.0f}\n")
+
+    _demo_pymc_nutpie(wind, num_samples, num_warmup, chains)
 
     _progress("Posterior predictive of the wind directions ...")
     post = mcmc.get_samples()
@@ -133,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--samples", type=int, default=500)
     p_demo.add_argument("--warmup", type=int, default=500)
     p_bench = sub.add_parser("bench", help="benchmarks")
-    p_bench.add_argument("name", choices=["core", "numpyro-ess"])
+    p_bench.add_argument("name", choices=list(BENCHMARKS))
     p_bench.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
@@ -142,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         demo(args.out, num_samples=args.samples, num_warmup=args.warmup)
     elif args.command == "bench":
-        from .bench import core, numpyro_ess
+        import importlib
 
-        {"core": core.main, "numpyro-ess": numpyro_ess.main}[args.name](args.rest)
+        importlib.import_module(f"vm_ppl.bench.{BENCHMARKS[args.name]}").main(args.rest)
     return 0
 
 

@@ -1,0 +1,99 @@
+"""Benchmark harness on tiny settings: ``vm-ppl bench ess`` and ``vm-ppl bench throughput``.
+
+Run: ``python -m pytest -q tests/test_bench.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vm_ppl.bench import ess, throughput
+
+TINY = ess.Settings(draws=30, tune=30, chains=4, seed=0)
+
+
+def _broken(problem: ess.Problem, settings: ess.Settings) -> ess.Runner:
+    def run(seed: int):
+        raise RuntimeError("deliberately broken sampler")
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def ess_run(tmp_path_factory) -> tuple[Path, list[dict]]:
+    out = tmp_path_factory.mktemp("ess")
+    samplers = {"nutpie-numba": ess.SAMPLERS["nutpie-numba"], "broken": _broken}
+    records = ess.run_ess(out, [50], TINY, samplers)
+    return out, records
+
+
+def test_simulate_windows():
+    ours, builtin = ess.simulate(500, "vm_ppl"), ess.simulate(500, "builtin")
+    np.testing.assert_array_equal(ours.x, builtin.x)
+    assert ours.y.min() >= 0 and ours.y.max() < 2 * np.pi
+    assert builtin.y.min() >= -np.pi and builtin.y.max() < np.pi
+    np.testing.assert_allclose(np.cos(ours.y), np.cos(builtin.y), atol=1e-12)
+
+
+def test_ess_files_written(ess_run):
+    out, _ = ess_run
+    for name in ("ess.json", "ess.md", "ess.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "ess.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "ess.md").read_text()
+    assert "| sampler | implementation |" in md and "ESS/s" in md
+
+
+def test_ess_record_schema(ess_run):
+    out, records = ess_run
+    assert json.loads((out / "ess.json").read_text()) == records
+    assert len(records) == 4  # 2 samplers x 2 implementations x 1 n_obs
+    ok = [r for r in records if "error" not in r]
+    assert {(r["sampler"], r["implementation"]) for r in ok} == {
+        ("nutpie-numba", "vm_ppl"), ("nutpie-numba", "builtin")}
+    for r in records:
+        assert set(ess.RECORD_KEYS) <= set(r)
+        assert r["n_obs"] == 50
+    for r in ok:
+        assert r["wall_s"] > 0 and r["cpu_s"] >= 0
+        assert r["min_ess"] > 0 and r["mean_ess"] >= r["min_ess"]
+        assert r["ess_per_s"] == pytest.approx(r["min_ess"] / r["wall_s"])
+        assert isinstance(r["divergences"], int)
+        assert np.isfinite(r["r_hat_max"])
+
+
+def test_failing_sampler_is_a_row(ess_run):
+    out, records = ess_run
+    failed = [r for r in records if r["sampler"] == "broken"]
+    assert len(failed) == 2
+    for r in failed:
+        assert r["error"] == "RuntimeError: deliberately broken sampler"
+        assert r["min_ess"] is None and r["ess_per_s"] is None
+    assert "deliberately broken sampler" in (out / "ess.md").read_text()
+
+
+def test_registry_names():
+    assert set(ess.SAMPLERS) == {"pymc", "pymc-numba", "nutpie-numba", "nutpie-jax",
+                                 "numpyro", "blackjax", "numpyro-native"}
+
+
+def test_throughput_files_device_dtype(tmp_path):
+    res = throughput.run_throughput(tmp_path, ns=[1000], kappas=[5.0], reps=1,
+                                    dtype="float64")
+    for name in ("throughput.json", "throughput.md", "throughput.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "throughput.json").read_text())
+    assert saved["dtype"] == "float64" and saved["device"] and saved["platform"]
+    rows = saved["rows"]
+    assert {r["task"] for r in rows} == {"sample", "sample-bulk", "logp+grad"}
+    impls = {r["implementation"] for r in rows}
+    assert {"vm_ppl", "numpy", "scipy", "numpyro", "pm.VonMises FAST_RUN",
+            "pm.VonMises NUMBA", "pm.VonMises JAX", "vm_ppl.pymc JAX"} <= impls
+    ok = {(r["task"], r["implementation"]) for r in rows if "error" not in r}
+    assert ("sample", "vm_ppl") in ok and ("logp+grad", "vm_ppl") in ok
+    assert all(r["per_s"] > 0 for r in rows if "error" not in r)
+    assert res["device"] in (tmp_path / "throughput.md").read_text()

@@ -1,0 +1,129 @@
+"""Benchmark of logp + dlogp: ``vm_ppl.pymc.VonMises`` against ``pm.VonMises`` per backend.
+
+Run (one process, implementations interleaved, medians)::
+
+    python -m vm_ppl.bench.pymc_perf [--n 100000] [--reps 30] [--json out.json]
+
+For each PyTensor backend (``FAST_RUN``, i.e. the C linker; ``NUMBA``; ``JAX``) it compiles,
+for both distributions, one function returning the summed log-density of ``n`` observed
+angles (float64, in :math:`[-\\pi, \\pi)` so that ``pm.VonMises`` is finite) and its
+gradient in ``(mu, kappa)``, then times the calls round-robin over all six functions and
+prints a Markdown table of median milliseconds and the ratio vm_ppl / PyMC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+MODES = ("FAST_RUN", "NUMBA", "JAX")
+IMPLS = ("vm_ppl", "pm.VonMises")
+
+
+def _compile(impl: str, mode: str, n: int) -> Callable:
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    import vm_ppl.pymc as vmp
+
+    with pytensor.config.change_flags(floatX="float64"):
+        x = pt.dvector("x")
+        mu = pt.dscalar("mu")
+        kappa = pt.dscalar("kappa")
+        dist = (vmp.VonMises if impl == "vm_ppl" else pm.VonMises).dist(mu, kappa, shape=(n,))
+        lp = pm.logp(dist, x).sum()
+        grads = pytensor.grad(lp, [mu, kappa])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # JAX: "Skipping Check{kappa > 0}"
+            fn = pytensor.function([x, mu, kappa], [lp, *grads], mode=mode)
+    return fn
+
+
+def _time_ms(fn: Callable, args: tuple) -> float:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    np.asarray(out[-1])  # JAX: wait for the result
+    return 1e3 * (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print the Markdown table and return the results.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (``--n``, ``--reps``, ``--json``); ``sys.argv`` if None.
+
+    Returns
+    -------
+    dict
+        Environment, settings and ``rows``: per backend the median ms of each
+        implementation and the ratio.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    import pymc
+    import pytensor
+
+    rng = np.random.default_rng(0)
+    x = np.angle(np.exp(1j * (0.5 + rng.vonmises(0.0, 4.0, size=args.n))))
+    call_args = (x, 0.4, 3.5)
+    fns = {}
+    compile_s = {}
+    for mode in MODES:
+        for impl in IMPLS:
+            t0 = time.perf_counter()
+            fn = _compile(impl, mode, args.n)
+            _time_ms(fn, call_args)  # first call (JAX/NUMBA compile lazily)
+            compile_s[(mode, impl)] = time.perf_counter() - t0
+            fns[(mode, impl)] = fn
+    # Same values from both implementations on every backend.
+    for mode in MODES:
+        a, b = (np.array([np.asarray(o) for o in fns[(mode, i)](*call_args)]) for i in IMPLS)
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    times: dict = {key: [] for key in fns}
+    for _ in range(args.reps):
+        for key, fn in fns.items():
+            times[key].append(_time_ms(fn, call_args))
+    rows = []
+    for mode in MODES:
+        ours, theirs = (float(np.median(times[(mode, i)])) for i in IMPLS)
+        rows.append({"backend": mode, "vm_ppl_ms": ours, "pymc_ms": theirs,
+                     "ratio": ours / theirs,
+                     "compile_s": {i: compile_s[(mode, i)] for i in IMPLS}})
+    results = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "pymc": pymc.__version__,
+        "pytensor": pytensor.__version__,
+        "n": args.n,
+        "reps": args.reps,
+        "dtype": "float64",
+        "rows": rows,
+    }
+    print(f"logp + dlogp(mu, kappa), n = {args.n}, float64, median of {args.reps} "
+          f"(pymc {pymc.__version__}, pytensor {pytensor.__version__}, {os.cpu_count()} CPUs)\n")
+    print("| backend | vm_ppl.pymc.VonMises (ms) | pm.VonMises (ms) | ratio |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['vm_ppl_ms']:.3f} | {r['pymc_ms']:.3f} | {r['ratio']:.2f} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
