@@ -23,8 +23,10 @@ PyMC, ``nuts_sampler=...``), and ``numpyro-native`` (a NumPyro model). Implement
 Each configuration is prepared once (model build, sampler compilation where the sampler
 allows it) and run twice with the same settings; ``wall_s`` and ``cpu_s`` are the second
 run's, ``compile_s`` is the first run (preparation included) minus the second.
-``min_ess`` is the minimum of ArviZ bulk and tail ESS over all parameters, ``mean_ess``
-the mean over parameters of min(bulk, tail), ``ess_per_s = min_ess / wall_s``. A sampler
+``cpu_s`` counts this process and its descendants (:class:`CpuMeter`; PyMC's chain
+workers included). ``min_ess`` is the minimum of ArviZ bulk and tail ESS over all
+parameters, ``mean_ess`` the mean over parameters of min(bulk, tail),
+``ess_per_s = min_ess / wall_s``. A sampler
 that raises becomes a record with an ``error`` key; the run goes on. 4 chains, chains
 started at the true values (no jitter) so that the mirrored tan-half mode is not visited.
 
@@ -247,11 +249,85 @@ SAMPLERS: dict[str, Sampler] = {
 # ------------------------------------------------------------------------ measuring
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (PyMC's worker processes)."""
+def _own_cpu() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime
+
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """``pid -> (ppid, user + system CPU seconds)`` for every process in ``/proc``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def _descendants_cpu(root: int) -> dict[int, float]:
+    table = _proc_table()
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, stack = {}, list(kids.get(root, []))
+    while stack:
+        pid = stack.pop()
+        out[pid] = table[pid][1]
+        stack += kids.get(pid, [])
+    return out
+
+
+class CpuMeter:
+    """CPU seconds of this process and its descendants over a ``with`` block.
+
+    ``getrusage`` misses PyMC's chain workers (children of a forkserver, reaped by it),
+    so on Linux a thread polls ``/proc`` every ``interval`` s and adds each descendant's
+    CPU time as last seen (a descendant living less than one interval is missed);
+    elsewhere only this process and its reaped children count.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.seconds = 0.0
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid, cpu in _descendants_cpu(os.getpid()).items():
+                self._last[pid] = cpu
+                self._first.setdefault(pid, 0.0)
+
+    def __enter__(self) -> CpuMeter:
+        import threading
+
+        self._use_proc = os.path.isdir("/proc/self")
+        self._first = _descendants_cpu(os.getpid()) if self._use_proc else {}
+        self._last = dict(self._first)
+        self._kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._own0 = _own_cpu()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        if self._use_proc:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._use_proc:
+            self._thread.join()
+            for pid, cpu in _descendants_cpu(os.getpid()).items():
+                self._last[pid] = cpu
+                self._first.setdefault(pid, 0.0)
+            kids = sum(self._last[p] - self._first[p] for p in self._last)
+        else:
+            k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            kids = (k1.ru_utime + k1.ru_stime - self._kids0.ru_utime - self._kids0.ru_stime)
+        self.seconds = _own_cpu() - self._own0 + kids
 
 
 def diagnostics(idata) -> dict:
@@ -302,10 +378,11 @@ def measure(name: str, sampler: Sampler, n_obs: int, implementation: str,
         run = sampler(problem, settings)
         run(settings.seed + 1)
         first = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        idata = run(settings.seed + 2)
-        rec["wall_s"] = time.perf_counter() - t0
-        rec["cpu_s"] = _cpu_seconds() - c0
+        with CpuMeter() as cpu:
+            t0 = time.perf_counter()
+            idata = run(settings.seed + 2)
+            rec["wall_s"] = time.perf_counter() - t0
+        rec["cpu_s"] = cpu.seconds
         rec["compile_s"] = first - rec["wall_s"]
         rec.update(diagnostics(idata))
         rec["ess_per_s"] = rec["min_ess"] / rec["wall_s"]
