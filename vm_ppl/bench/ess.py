@@ -12,9 +12,10 @@ Model (tan-half link, Fisher & Lee 1992), simulated with known parameters
     y ~ VonMises(mu0 + 2 atan(beta x), kappa),  mu0 ~ U(circle), beta ~ Cauchy(0, 1),
     kappa ~ Gamma(2, 0.2)
 
-Samplers: ``pymc`` (default ``pm.sample``), ``pymc-numba`` (``compile_kwargs={"mode":
-"NUMBA"}``), ``nutpie-numba``, ``nutpie-jax``, ``numpyro`` and ``blackjax`` (through
-PyMC, ``nuts_sampler=...``), and ``numpyro-native`` (a NumPyro model). Implementations:
+Samplers: ``pymc`` (default ``pm.sample``, PyMC's default ``cores``), ``pymc-numba``
+(``compile_kwargs={"mode": "NUMBA"}``), ``nutpie-numba``, ``nutpie-jax``, ``numpyro`` and
+``blackjax`` (through PyMC, ``nuts_sampler=...``), and ``numpyro-native`` (a NumPyro
+model). Implementations:
 ``vm_ppl`` (:func:`vm_ppl.pymc.circular_regression_model`, observations in
 ``[0, 2 pi)``; :class:`vm_ppl.numpyro.VonMises`) and ``builtin`` (``pm.VonMises`` /
 ``numpyro.distributions.VonMises`` + ``CircularReparam``, observations wrapped into
@@ -174,6 +175,8 @@ def _pm_sample(**kwargs) -> Sampler:
         if extra.get("nuts_sampler") in ("numpyro", "blackjax"):
             extra["nuts_sampler_kwargs"] = {"jitter": False, "chain_method": "parallel"}
         else:
+            # PyMC's default cores: without psutil it halves os.cpu_count() (so 2 CPUs run
+            # the chains in 1 job); forcing cores=2 here costs ~4 s of worker start-up.
             extra["init"] = "adapt_diag"
 
         def run(seed: int):

@@ -14,7 +14,13 @@ of its ops and random variable. It imports the core, never :mod:`vm_ppl.numpyro`
 
 from . import dispatch_jax, dispatch_numba  # noqa: F401  (registration on import)
 from .distribution import CircularTransform, VonMises, circular
-from .ops import bessel_ratio_derivative, one_minus_bessel_ratio, vonmises_logp
+from .ops import (
+    bessel_ratio_derivative,
+    one_minus_bessel_ratio,
+    vonmises_cdf,
+    vonmises_icdf,
+    vonmises_logp,
+)
 from .random import VonMisesRV, vonmises
 from .regression import (
     MultimodalPosteriorWarning,
@@ -37,5 +43,7 @@ __all__ = [
     "mle_init",
     "one_minus_bessel_ratio",
     "vonmises",
+    "vonmises_cdf",
+    "vonmises_icdf",
     "vonmises_logp",
 ]

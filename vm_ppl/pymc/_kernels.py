@@ -32,6 +32,7 @@ __all__ = [
     "icdf",
     "i1e",
     "log_i0e",
+    "log_normaliser",
     "logp",
     "ndtr",
     "ndtri",
@@ -315,6 +316,14 @@ def icdf(q: float, mu: float, k: float) -> float:
     return mu + r
 
 
+@register_jitable
+def log_normaliser(k: float) -> float:
+    r""":math:`\log(2\pi\,\mathrm{i0e}(k))`; NaN for a negative, NaN or infinite ``k``."""
+    if not (k >= 0.0) or math.isinf(k):
+        return math.nan
+    return LOG_2PI + math.log(i0e(k))
+
+
 def _c_array(name: str, coeffs: tuple[float, ...]) -> str:
     body = ", ".join(repr(float(c)) for c in coeffs)
     return f"static const double {name}[{len(coeffs)}] = {{{body}}};"
@@ -364,6 +373,10 @@ static double vm_ppl_ratio_derivative(double x) {{
     if (ax == 0.0) return 0.5;
     a = vm_ppl_i1e(ax) / vm_ppl_i0e(ax);
     return 1.0 - a / ax - a * a;
+}}
+static double vm_ppl_log_normaliser(double k) {{
+    if (!(k >= 0.0) || isinf(k)) return NAN;
+    return {LOG_2PI!r} + log(vm_ppl_i0e(k));
 }}
 static double vm_ppl_logp(double x, double mu, double k) {{
     double s;

@@ -20,6 +20,7 @@ from .ops import (
     OneMinusBesselRatio,
     VonMisesCDF,
     VonMisesICDF,
+    VonMisesLogNormaliser,
     VonMisesLogp,
 )
 from .random import VonMisesRV
@@ -33,6 +34,7 @@ _kernels_nb = {
     "logp": numba.njit(_kernels.logp),
     "one_minus_ratio": numba.njit(_kernels.one_minus_ratio),
     "ratio_derivative": numba.njit(_kernels.ratio_derivative),
+    "log_normaliser": numba.njit(_kernels.log_normaliser),
     "cdf": numba.njit(_kernels.cdf),
     "icdf": numba.njit(_kernels.icdf),
 }
@@ -51,6 +53,11 @@ def _numba_one_minus_bessel_ratio(op, node=None, **kwargs):
 @register_funcify_and_cache_key(BesselRatioDerivative)
 def _numba_bessel_ratio_derivative(op, node=None, **kwargs):
     return _kernels_nb["ratio_derivative"], scalar_op_cache_key(op, cache_version=_CACHE_VERSION)
+
+
+@register_funcify_and_cache_key(VonMisesLogNormaliser)
+def _numba_vonmises_log_normaliser(op, node=None, **kwargs):
+    return _kernels_nb["log_normaliser"], scalar_op_cache_key(op, cache_version=_CACHE_VERSION)
 
 
 @register_funcify_and_cache_key(VonMisesCDF)

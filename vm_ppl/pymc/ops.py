@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytensor.scalar as ps
 import pytensor.tensor as pt
+from pytensor.compile import optdb
 from pytensor.gradient import grad_not_implemented
+from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.scalar.basic import ScalarOp, UnaryScalarOp, float_types, upgrade_to_float
 from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.rewriting.basic import register_specialize
 
 from . import _kernels
 
@@ -40,6 +44,7 @@ __all__ = [
     "VonMisesCDF",
     "VonMisesICDF",
     "OneMinusBesselRatio",
+    "VonMisesLogNormaliser",
     "VonMisesLogp",
     "bessel_ratio_derivative",
     "one_minus_bessel_ratio",
@@ -134,7 +139,9 @@ class VonMisesLogp(ScalarOp):
         d = x - mu
         s = ps.sin(0.5 * d)
         # NaN gradients where the density is NaN (invalid k), never a plausible number.
-        gz = ps.switch(ps.isnan(out), out, gz)  # out is NaN there; keeps gz's dtype
+        # (A test on k, not isnan(out): that would evaluate the density again.)
+        bad = ps.or_(ps.invert(ps.ge(k, 0)), ps.isinf(k))
+        gz = ps.switch(bad, ps.constant(np.nan, dtype=gz.type.dtype), gz)
         dx = gz * (-k * ps.sin(d))
         dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * (s * s))
         return [dx, -dx, dk]
@@ -147,6 +154,34 @@ class VonMisesLogp(ScalarOp):
         x, mu, k = inputs
         (z,) = outputs
         return f"{z} = ({dtype}) vm_ppl_logp((double) {x}, (double) {mu}, (double) {k});"
+
+    def c_code_cache_version(self):
+        return _C_VERSION
+
+
+class VonMisesLogNormaliser(UnaryScalarOp):
+    r""":math:`\log(2\pi\,\mathrm{i0e}(k))`, NaN for an invalid ``k``.
+
+    Used by :func:`local_vonmises_split_normaliser` (C and Numba graphs): when ``k`` is
+    broadcast against the angles the normaliser is computed once per ``k``, not per angle.
+    """
+
+    def impl(self, k):
+        return _kernels.log_normaliser(float(k))
+
+    def L_op(self, inputs, outputs, output_grads):
+        (k,) = inputs
+        (gz,) = output_grads
+        return [-gz * one_minus_bessel_ratio_scalar(k)]
+
+    def c_support_code(self, **kwargs) -> str:
+        return _kernels.C_SUPPORT_CODE
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        dtype = _check_float(node)
+        (k,) = inputs
+        (z,) = outputs
+        return f"{z} = ({dtype}) vm_ppl_log_normaliser((double) {k});"
 
     def c_code_cache_version(self):
         return _C_VERSION
@@ -220,12 +255,17 @@ bessel_ratio_derivative_scalar = BesselRatioDerivative(
     upgrade_to_float, name="bessel_ratio_derivative"
 )
 vonmises_logp_scalar = VonMisesLogp(upgrade_to_float, name="vonmises_logp")
+vonmises_log_normaliser_scalar = VonMisesLogNormaliser(
+    upgrade_to_float, name="vonmises_log_normaliser"
+)
 vonmises_cdf_scalar = VonMisesCDF(upgrade_to_float, name="vonmises_cdf")
 vonmises_icdf_scalar = VonMisesICDF(upgrade_to_float, name="vonmises_icdf")
 
 _one_minus_bessel_ratio = Elemwise(one_minus_bessel_ratio_scalar, name="OneMinusBesselRatio")
 _bessel_ratio_derivative = Elemwise(bessel_ratio_derivative_scalar, name="BesselRatioDerivative")
 _vonmises_logp = Elemwise(vonmises_logp_scalar, name="VonMisesLogp")
+_vonmises_log_normaliser = Elemwise(vonmises_log_normaliser_scalar,
+                                    name="VonMisesLogNormaliser")
 _vonmises_cdf = Elemwise(vonmises_cdf_scalar, name="VonMisesCDF")
 _vonmises_icdf = Elemwise(vonmises_icdf_scalar, name="VonMisesICDF")
 
@@ -267,3 +307,33 @@ def vonmises_icdf(q, mu, kappa) -> pt.TensorVariable:
 
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+@node_rewriter([Elemwise])
+def local_vonmises_split_normaliser(fgraph, node):
+    r"""``vonmises_logp(x, mu, k)`` with ``k`` broadcast -> kernel minus a per-``k`` normaliser.
+
+    :math:`-2k\sin^2\frac{x-\mu}{2} - \log(2\pi\,\mathrm{i0e}(k))` with the normaliser
+    evaluated on ``k``'s own (smaller) shape: a scalar ``k`` and :math:`n` angles cost one
+    Chebyshev series instead of :math:`n`. Registered for the C (``cxx_only``) and Numba
+    backends only, so JAX graphs keep calling the core :func:`vm_ppl.log_prob`.
+    """
+    if node.op.scalar_op is not vonmises_logp_scalar:
+        return None
+    x, mu, k = node.inputs
+    (out,) = node.outputs
+    if not any(kb and not ob for kb, ob in
+               zip(k.type.broadcastable, out.type.broadcastable, strict=False)):
+        return None
+    s = pt.sin(0.5 * (x - mu))
+    new = -2.0 * k * (s * s) - _vonmises_log_normaliser(k)
+    new = pt.cast(new, out.type.dtype)
+    if new.type.broadcastable != out.type.broadcastable:
+        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable)
+                                             if b])
+    return [new]
+
+
+register_specialize(local_vonmises_split_normaliser, "cxx_only")
+optdb["specialize"].register("local_vonmises_split_normaliser_numba",
+                             local_vonmises_split_normaliser, "numba")
