@@ -16,10 +16,13 @@ cheap to vectorise:
 * The accept test is the exact one, :math:`u_2 \le c\,e^{1-c}` with
   :math:`c = \kappa(r - \cos\theta)` (the squeeze is pointless when vectorised).
 * Instead of redrawing the whole array until its last element is accepted (NumPyro's
-  ``while_loop``: ~13 passes for a million draws), each round draws one proposal per
-  pending element and compacts the still-rejected ones into a statically sized buffer
-  (acceptance is at least 65.77 %, so the buffers shrink geometrically). A final,
-  bounded loop finishes the few left; everything is compiled once.
+  ``while_loop``: ~13 passes for a million draws), draws are made in cache-sized chunks
+  (``lax.map``); in a chunk, round 1 makes one proposal per element, the rejected ones
+  (at most 34.23 %: acceptance is at least 65.77 %) are compacted into a static buffer
+  that gets 3 proposals each, the still-rejected into a smaller one with 12 each, and
+  a bounded retry loop refills the rare leftovers with fresh independent passes. One
+  threefry call feeds a pass, and with a shared concentration all proposals are made
+  in one fused kernel; everything is compiled once per shape.
 * Gradients are implicit (Figurnov et al., 2018):
   :math:`\partial z/\partial\kappa = -\partial_\kappa F(z;\kappa)/p(z;\kappa)`,
   :math:`\partial z/\partial\mu = 1`, in forward and reverse mode.
@@ -250,7 +253,9 @@ def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
     return sizes
 
 
-def _draw_once(key: jax.Array, params, n: int, dtype, ks: tuple[int, ...] = None):
+def _draw_once(
+    key: jax.Array, params, n: int, dtype, ks: tuple[int, ...] | None = None
+) -> jnp.ndarray:
     """One pass of the sampler for a chunk; NaN where it did not produce a draw.
 
     Round 1 makes ``ks[0]`` proposals for every element. The elements none of whose
