@@ -244,6 +244,20 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     return out
 
 
+def _draw_once_shared(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
+    """One pass for a shared concentration: proposals do not depend on the element they
+    serve, so a static number of them is made in one fused kernel and the first ``n``
+    accepted ones are compacted into the output (NaN-padded in the ~1e-15 event that
+    fewer were accepted; the retry loop then refills those slots)."""
+    q = _REJECT_MAX
+    p = 1.0 - q
+    m = math.ceil((n + 8.0 * math.sqrt(n * q / p) + 64) / p)
+    u, u2 = _uniforms(key, m, dtype)
+    w, acc = _proposals(u, u2, params)
+    idx = _compact(acc, n)  # padded with m
+    return jnp.concatenate([w, jnp.full((1,), jnp.nan, dtype)])[idx]
+
+
 def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
     """Element counts of the rounds: n, then each buffer sized for the previous round's
     rejections (K proposals per element fail together with probability 0.3423**K)."""
@@ -275,16 +289,14 @@ def _draw_once(
     if n <= _SMALL:
         w, acc = _propose(*_uniforms(key, _K_SMALL * n, dtype), params, n)
         return jnp.where(acc, w, jnp.nan)
+    if not per_element:
+        return _draw_once_shared(key, params, n, dtype)
 
     sizes = _round_sizes(n, ks)
     bounds = [0]
     for kk, m in zip(ks, sizes, strict=True):
         bounds.append(bounds[-1] + kk * m)
     u, u2 = _uniforms(key, bounds[-1], dtype)
-    if not per_element:
-        # One shared k: a proposal does not depend on the element it serves, so all
-        # rounds' proposals are made in one fused pass (also one compiled kernel).
-        w_all, acc_all = _proposals(u, u2, params)
 
     values, positions = [], []
     pending, prm = None, params
@@ -297,10 +309,7 @@ def _draw_once(
             prm = take(prm, pos)
             positions.append(pos)
         lo, hi = bounds[r], bounds[r + 1]
-        if per_element:
-            w, acc = _propose(u[lo:hi], u2[lo:hi], prm, m)
-        else:
-            w, acc = _first_accepted(w_all[lo:hi], acc_all[lo:hi], m)
+        w, acc = _propose(u[lo:hi], u2[lo:hi], prm, m)
         ok = acc if live is None else live & acc
         values.append(jnp.where(ok, w, jnp.nan))
         pending = ~acc if live is None else live & ~acc
