@@ -152,6 +152,32 @@ def test_logp_periodic_and_pm_vonmises_comparison(vmp):
     assert np.isfinite(big)
 
 
+@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA", "JAX"])
+def test_logp_dlogp_graph_per_backend(vmp, mode):
+    # Speed (vm_ppl.bench.pymc_perf): on C and Numba the density and both gradients are one
+    # fused loop over the angles with a single tan per angle (pm.VonMises: sin and cos), the
+    # normaliser and 1 - A(kappa) evaluated once per kappa; on JAX the density stays the
+    # core op (vm_ppl.log_prob). Graph inspection only: nothing is run.
+    from pytensor.scalar.basic import Composite, Cos, Sin, Tan
+    from pytensor.tensor.elemwise import Elemwise
+
+    x, mu, k = pt.dvector("x"), pt.dscalar("mu"), pt.dscalar("k")
+    lp = pm.logp(vmp.VonMises.dist(mu, k, shape=(50,)), x).sum()
+    f = pytensor.function([x, mu, k], [lp, *pytensor.grad(lp, [mu, k])], mode=mode)
+    elemwise = [n for n in f.maker.fgraph.apply_nodes if isinstance(n.op, Elemwise)]
+    has_logp_op = any(n.op.scalar_op is vmp.ops.vonmises_logp_scalar for n in elemwise)
+    if mode == "JAX":
+        assert has_logp_op
+        return
+    assert not has_logp_op
+    per_angle = [n for n in elemwise if n.outputs[0].type.broadcastable == (False,)]
+    assert len(per_angle) == 1
+    (loop,) = per_angle
+    assert isinstance(loop.op.scalar_op, Composite) and len(loop.outputs) == 3
+    inner = [type(n.op) for n in loop.op.scalar_op.fgraph.apply_nodes]
+    assert inner.count(Tan) == 1 and Sin not in inner and Cos not in inner
+
+
 def test_bad_parameters_raise(vmp):
     from pymc.logprob.utils import ParameterValueError
 

@@ -76,7 +76,9 @@ def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
 
 
 def _as_design(X) -> jnp.ndarray:
-    X = jnp.asarray(X)
+    # The default float dtype (float64 under x64): the sites of the model (e.g. mu0 from
+    # jax.random.uniform) use it, so data and initial values must match.
+    X = jnp.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:

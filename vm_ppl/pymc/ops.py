@@ -13,9 +13,16 @@ surrounding arithmetic:
 =========================  ======================================================
 
 Every op has a Python ``impl`` and C code (both from :mod:`._kernels`), a symbolic
-gradient built from ops that exist on every backend (these three, ``sin``, ``switch``,
+gradient built from ops that exist on every backend (these ops, ``tan``, ``switch``,
 arithmetic), and registrations for JAX (the :mod:`vm_ppl` core kernels, see
 :mod:`.dispatch_jax`) and Numba (native ``njit`` kernels, see :mod:`.dispatch_numba`).
+
+Performance (C and Numba backends): :func:`local_vonmises_split_normaliser` expands
+``vonmises_logp`` into standard elementwise ops plus a normaliser evaluated once per
+``k``, written like the gradient, so that the density and its gradients fuse into one
+loop with a single ``tan`` per angle (:func:`_half_angle_terms`);
+:class:`MergeModuloSpecifyShape` keeps PyMC's ``SpecifyShape`` from splitting that loop.
+JAX graphs keep the single op (the core :func:`vm_ppl.log_prob`).
 
 Gradients (Mardia & Jupp 2000, sec. 3.5): with :math:`d = x - \mu`,
 :math:`\partial_x = -k\sin d = -\partial_\mu` and
@@ -32,10 +39,12 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 from pytensor.compile import optdb
 from pytensor.gradient import grad_not_implemented
-from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.graph.features import ReplaceValidate
+from pytensor.graph.rewriting.basic import GraphRewriter, MergeOptimizer, in2out, node_rewriter
+from pytensor.graph.utils import InconsistencyError
 from pytensor.scalar.basic import ScalarOp, UnaryScalarOp, float_types, upgrade_to_float
 from pytensor.tensor.elemwise import Elemwise
-from pytensor.tensor.rewriting.basic import register_specialize
+from pytensor.tensor.shape import SpecifyShape
 
 from . import _kernels
 
@@ -133,17 +142,22 @@ class VonMisesLogp(ScalarOp):
         return _kernels.logp(float(x), float(mu), float(k))
 
     def L_op(self, inputs, outputs, output_grads):
-        x, mu, k = inputs
         (out,) = outputs
         (gz,) = output_grads
-        d = x - mu
-        s = ps.sin(0.5 * d)
+        # In the output's precision, as the density (a Python-float k is a float32 constant).
+        x, mu, k = (ps.cast(i, out.type.dtype) for i in inputs)
+        # The same graph as the density's expansion (:func:`local_vonmises_split_normaliser`),
+        # so that after merging density and gradients share one ``tan(d/2)`` and fuse into
+        # one loop over the angles: ``sin^2(d/2) = t^2/(1+t^2)`` and
+        # ``sin(d)/2 = t/(1+t^2)`` with ``t = tan(d/2)`` (one transcendental call per angle,
+        # where ``sin(d/2)`` and ``sin(d)`` would take two).
+        s2, sc = _half_angle_terms(x, mu, ps)
         # NaN gradients where the density is NaN (invalid k), never a plausible number.
         # (A test on k, not isnan(out): that would evaluate the density again.)
         bad = ps.or_(ps.invert(ps.ge(k, 0)), ps.isinf(k))
         gz = ps.switch(bad, ps.constant(np.nan, dtype=gz.type.dtype), gz)
-        dx = gz * (-k * ps.sin(d))
-        dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * (s * s))
+        dx = gz * (-2.0 * k * sc)
+        dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * s2)
         return [dx, -dx, dk]
 
     def c_support_code(self, **kwargs) -> str:
@@ -309,24 +323,47 @@ def vonmises_icdf(q, mu, kappa) -> pt.TensorVariable:
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _half_angle_terms(x, mu, module):
+    r"""``sin^2(d/2)`` and ``sin(d)/2`` (``d = x - mu``) from one ``t = tan(d/2)``.
+
+    :math:`\sin^2(d/2) = t^2/(1 + t^2)` and :math:`\sin(d/2)\cos(d/2) = t/(1 + t^2)`:
+    exact identities with no cancellation anywhere (a few ulps relative, as ``sin`` and
+    ``sin * cos``; near the mode :math:`t \approx d/2`; at :math:`d = \pm\pi` ``t`` is
+    large but finite, since no float is an odd multiple of :math:`\pi/2`), and one
+    transcendental call per angle where ``sin(d/2)`` and ``sin(d)`` take two (``pm.VonMises``
+    calls ``cos`` and ``sin``). ``module`` is ``ps`` (scalar graph, in
+    :meth:`VonMisesLogp.L_op`) or ``pt`` (tensor graph, in the density's expansion); both
+    build the same structure so that PyTensor merges them into one ``tan`` node.
+    """
+    t = module.tan(0.5 * (x - mu))
+    t2 = t * t
+    q = 1.0 / (1.0 + t2)
+    return t2 * q, t * q
+
+
 @node_rewriter([Elemwise])
 def local_vonmises_split_normaliser(fgraph, node):
-    r"""``vonmises_logp(x, mu, k)`` with ``k`` broadcast -> kernel minus a per-``k`` normaliser.
+    r"""``vonmises_logp(x, mu, k)`` -> standard elementwise ops minus a per-``k`` normaliser.
 
-    :math:`-2k\sin^2\frac{x-\mu}{2} - \log(2\pi\,\mathrm{i0e}(k))` with the normaliser
-    evaluated on ``k``'s own (smaller) shape: a scalar ``k`` and :math:`n` angles cost one
-    Chebyshev series instead of :math:`n`. Registered for the C (``cxx_only``) and Numba
-    backends only, so JAX graphs keep calling the core :func:`vm_ppl.log_prob`.
+    :math:`-2k\sin^2\frac{x-\mu}{2} - \log(2\pi\,\mathrm{i0e}(k))`, with the normaliser
+    (the only non-standard part, :class:`VonMisesLogNormaliser`, NaN for an invalid ``k``)
+    evaluated on ``k``'s own shape: a scalar ``k`` and :math:`n` angles cost one Chebyshev
+    series instead of :math:`n`. The per-angle part is plain ``tan``/``mul``/``add``/``sub``
+    (:func:`_half_angle_terms`), built like the gradient (:meth:`VonMisesLogp.L_op`), so
+    that PyTensor merges the shared ``tan(d/2)`` and fuses density and gradients into a
+    single loop, as for ``pm.VonMises``.
+
+    Registered for the C and Numba backends only (in the ``optdb`` right after the first
+    merges, before canonicalisation), so JAX graphs keep calling the core
+    :func:`vm_ppl.log_prob`.
     """
     if node.op.scalar_op is not vonmises_logp_scalar:
         return None
-    x, mu, k = node.inputs
     (out,) = node.outputs
-    if not any(kb and not ob for kb, ob in
-               zip(k.type.broadcastable, out.type.broadcastable, strict=False)):
-        return None
-    s = pt.sin(0.5 * (x - mu))
-    new = -2.0 * k * (s * s) - _vonmises_log_normaliser(k)
+    # In the output's precision (a Python-float kappa is a float32 constant, say).
+    x, mu, k = (pt.cast(i, out.type.dtype) for i in node.inputs)
+    s2, _ = _half_angle_terms(x, mu, pt)
+    new = -2.0 * k * s2 - _vonmises_log_normaliser(k)
     new = pt.cast(new, out.type.dtype)
     if new.type.broadcastable != out.type.broadcastable:
         new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable)
@@ -334,6 +371,70 @@ def local_vonmises_split_normaliser(fgraph, node):
     return [new]
 
 
-register_specialize(local_vonmises_split_normaliser, "cxx_only")
-optdb["specialize"].register("local_vonmises_split_normaliser_numba",
-                             local_vonmises_split_normaliser, "numba")
+# Two rewriter objects: a DB drops an object from a query as soon as one of its tags is
+# excluded, and NUMBA excludes ``cxx_only`` (so one object tagged for both never ran there).
+# Position 0.62: after ``merge1``/``useless``, before ``merge1.1`` and canonicalisation.
+optdb.register(
+    "vonmises_expand_c",
+    in2out(local_vonmises_split_normaliser, name="vonmises_expand_c"),
+    "fast_run",
+    "cxx_only",
+    position=0.62,
+)
+optdb.register(
+    "vonmises_expand_numba",
+    in2out(local_vonmises_split_normaliser, name="vonmises_expand_numba"),
+    "numba",
+    position=0.621,
+)
+
+
+class MergeModuloSpecifyShape(GraphRewriter):
+    r"""Merge ``f(..., v, ...)`` into an identical ``f(..., SpecifyShape(v), ...)`` (Elemwise).
+
+    PyMC's ``logp`` ends in ``SpecifyShape``; in the gradient PyTensor lifts it
+    (``local_specify_shape_lift``) down one chain of elementwise ops to the observed
+    angles, rebuilding that chain on ``SpecifyShape(x)``. The density itself keeps the
+    plain ``x``, so density and gradient would evaluate ``tan(d/2)`` on two different
+    (equal) inputs and the fused loop would make two transcendental calls per angle
+    instead of one. The twin nodes compute the same values, the ``SpecifyShape`` is in the
+    graph anyway, and its (more specific) static shape is a valid replacement type; after
+    the replacement ordinary merging shares the rest of the chain. Runs just before
+    elementwise fusion (``optdb`` position 48.5).
+    """
+
+    def add_requirements(self, fgraph):
+        fgraph.attach_feature(ReplaceValidate())
+
+    def apply(self, fgraph):
+        replaced = False
+        for node in fgraph.toposort():
+            if not isinstance(node.op, SpecifyShape):
+                continue
+            v, sv = node.inputs[0], node.outputs[0]
+            twins = {}
+            for client, _ in fgraph.clients.get(sv, ()):
+                if isinstance(client.op, Elemwise):
+                    twins.setdefault((client.op, tuple(client.inputs)), client)
+            if not twins:
+                continue
+            for client, _ in list(fgraph.clients.get(v, ())):
+                if client not in fgraph.apply_nodes or not isinstance(client.op, Elemwise):
+                    continue
+                key = (client.op, tuple(sv if i is v else i for i in client.inputs))
+                twin = twins.get(key)
+                if twin is None or twin is client or twin not in fgraph.apply_nodes:
+                    continue
+                try:
+                    fgraph.replace_all_validate(list(zip(client.outputs, twin.outputs,
+                                                         strict=True)),
+                                                reason="merge_modulo_specify_shape")
+                    replaced = True
+                except (TypeError, InconsistencyError):  # leave the graph as it is
+                    continue
+        if replaced:
+            MergeOptimizer().rewrite(fgraph)
+
+
+optdb.register("vonmises_merge_modulo_specify_shape", MergeModuloSpecifyShape(), "fast_run",
+               position=48.5)
