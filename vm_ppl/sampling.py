@@ -16,13 +16,19 @@ cheap to vectorise:
 * The accept test is the exact one, :math:`u_2 \le c\,e^{1-c}` with
   :math:`c = \kappa(r - \cos\theta)` (the squeeze is pointless when vectorised).
 * Instead of redrawing the whole array until its last element is accepted (NumPyro's
-  ``while_loop``: ~13 passes for a million draws), draws are made in cache-sized chunks
-  (``lax.map``); in a chunk, round 1 makes one proposal per element, the rejected ones
-  (at most 34.23 %: acceptance is at least 65.77 %) are compacted into a static buffer
-  that gets 3 proposals each, the still-rejected into a smaller one with 12 each, and
-  a bounded retry loop refills the rare leftovers with fresh independent passes. One
-  threefry call feeds a pass, and with a shared concentration all proposals are made
-  in one fused kernel; everything is compiled once per shape.
+  ``while_loop``: ~13 passes for a million draws):
+
+  - with one concentration for all draws, proposals do not depend on the element they
+    serve, so a bounded loop streams cache-sized blocks of proposals (one fused kernel
+    each) and appends the accepted ones to the output until it is full: about
+    ``n / acceptance`` proposals for every :math:`\kappa`;
+  - with per-element concentrations, draws are made in cache-sized chunks
+    (``lax.map``); in a chunk, round 1 makes one proposal per element, the rejected ones
+    (at most 34.23 %: acceptance is at least 65.77 %) are compacted into a static buffer
+    that gets 3 proposals each, the still-rejected into a smaller one with 12 each, and
+    a bounded retry loop refills the rare leftovers with fresh independent passes.
+
+  Everything is compiled once per shape.
 * Gradients are implicit (Figurnov et al., 2018):
   :math:`\partial z/\partial\kappa = -\partial_\kappa F(z;\kappa)/p(z;\kappa)`,
   :math:`\partial z/\partial\mu = 1`, in forward and reverse mode.
@@ -157,13 +163,13 @@ def _buffer_size(m: int, reject: float) -> int:
     return min(m, math.ceil(reject * m + 8.0 * math.sqrt(m * reject) + 32))
 
 
-def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
-    """Indices of the True entries of a 1-d ``mask``, in order, padded with len(mask).
+def _prefix_count(mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Exclusive prefix count of a 1-d bool ``mask`` (the rank of each True entry among
+    the True entries) and the total count.
 
-    Same result as ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, several
-    times faster on CPU: the prefix count is done on 32-bit words (a cumulative sum over
-    n/32 row counts plus a popcount of each element's lower bits) instead of XLA's cumsum
-    over n elements.
+    Several times faster on CPU than ``jnp.cumsum`` over ``n`` elements: the cumulative
+    sum runs over n/32 word counts, and the rank inside a word is a popcount of its
+    lower bits.
     """
     n = mask.shape[0]
     rows = -(-n // 32)
@@ -174,8 +180,17 @@ def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
     offsets = jnp.cumsum(counts) - counts
     below = (jnp.uint32(1) << lanes) - jnp.uint32(1)
     rank = lax.population_count(words[:, None] & below).astype(jnp.int32)
-    pos = jnp.where(m.astype(bool), offsets[:, None] + rank, size).reshape(-1)
-    src = jnp.arange(rows * 32, dtype=jnp.int32)
+    return (offsets[:, None] + rank).reshape(-1)[:n], offsets[-1] + counts[-1]
+
+
+def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
+    """Indices of the True entries of a 1-d ``mask``, in order, padded with len(mask):
+    ``jnp.nonzero(mask, size=size, fill_value=len(mask))[0]``, via :func:`_prefix_count`.
+    """
+    n = mask.shape[0]
+    rank, _ = _prefix_count(mask)
+    pos = jnp.where(mask, rank, size)
+    src = jnp.arange(n, dtype=jnp.int32)
     return _scatter_drop(jnp.full((size,), n, jnp.int32), pos, src)
 
 
@@ -202,20 +217,20 @@ def _chunk_size() -> int:
 def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``.
 
-    Large ``n`` is processed in chunks of a fixed size with ``lax.map``: one compiled
-    chunk program for every ``n`` (compile time does not grow with ``n``) and a
-    cache-sized working set.
+    A shared ``k`` streams blocks of proposals (:func:`_draw_shared`). Per-element ``k``
+    is processed in chunks of a fixed size with ``lax.map``: one compiled chunk program
+    for every ``n`` (compile time does not grow with ``n``) and a cache-sized working
+    set.
     """
+    if k.shape[0] == 1:
+        return _draw_shared(key, _envelope(k) + (k,), n, k.dtype)
     c = _chunk_size()
     if n <= c:
         return _draw_chunk(key, k, n)
     chunks = -(-n // c)
     keys = jax.random.split(key, chunks)
-    if k.shape[0] == 1:
-        out = lax.map(lambda kk: _draw_chunk(kk, k, c), keys)
-    else:
-        kc = jnp.pad(k, (0, chunks * c - n), constant_values=1.0).reshape(chunks, c)
-        out = lax.map(lambda args: _draw_chunk(args[0], args[1], c), (keys, kc))
+    kc = jnp.pad(k, (0, chunks * c - n), constant_values=1.0).reshape(chunks, c)
+    out = lax.map(lambda args: _draw_chunk(args[0], args[1], c), (keys, kc))
     return out.reshape(-1)[:n]
 
 
@@ -244,18 +259,45 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     return out
 
 
-def _draw_once_shared(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
-    """One pass for a shared concentration: proposals do not depend on the element they
-    serve, so a static number of them is made in one fused kernel and the first ``n``
-    accepted ones are compacted into the output (NaN-padded in the ~1e-15 event that
-    fewer were accepted; the retry loop then refills those slots)."""
-    q = _REJECT_MAX
-    p = 1.0 - q
-    m = math.ceil((n + 8.0 * math.sqrt(n * q / p) + 64) / p)
-    u, u2 = _uniforms(key, m, dtype)
-    w, acc = _proposals(u, u2, params)
-    idx = _compact(acc, n)  # padded with m
-    return jnp.concatenate([w, jnp.full((1,), jnp.nan, dtype)])[idx]
+def _block_size() -> int:
+    # Proposals per iteration of the shared-k stream: big enough that loop overhead is
+    # negligible, small enough that a block's working set (random words, proposals,
+    # compaction) stays in cache on CPU; a GPU wants large blocks.
+    return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
+
+
+def _draw_shared(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
+    """``n`` draws of tan(theta/2) for one concentration shared by all of them.
+
+    Proposals then do not depend on the element they serve, so the sampler streams:
+    each iteration makes a block of proposals in one fused kernel and appends the
+    accepted ones to the output (compaction by prefix counts, then a scatter), until
+    ``n`` are filled. The number of proposals made is ``n / acceptance`` plus at most one
+    block, for every ``k``: no static over-provisioning for the worst acceptance. The
+    loop is bounded (``max_iter`` blocks; running out has probability < 1e-100, and
+    would leave NaN, never a wrong value).
+    """
+    block = min(_block_size(), 1 << max(8, math.ceil(math.log2(n / (1 - _REJECT_MAX) + 64))))
+    # At acceptance >= 0.6577 a block yields >= 0.6577 * block draws on average; allow
+    # twice the expected number of blocks plus 64.
+    max_iter = 2 * math.ceil(n / ((1 - _REJECT_MAX) * block)) + 64
+    keys = jax.random.split(key, max_iter)
+
+    def cond(state):
+        i, filled, _ = state
+        return (filled < n) & (i < max_iter)
+
+    def body(state):
+        i, filled, out = state
+        u, u2 = _uniforms(keys[i], block, dtype)
+        w, acc = _proposals(u, u2, params)
+        rank, count = _prefix_count(acc)
+        pos = jnp.where(acc & (filled + rank < n), filled + rank, n)
+        return i + 1, filled + count, _scatter_drop(out, pos, w)
+
+    out = jnp.full((n,), jnp.nan, dtype)
+    _, _, out = lax.while_loop(cond, body, (0, jnp.int32(0), out))
+    return out
 
 
 def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
@@ -289,8 +331,6 @@ def _draw_once(
     if n <= _SMALL:
         w, acc = _propose(*_uniforms(key, _K_SMALL * n, dtype), params, n)
         return jnp.where(acc, w, jnp.nan)
-    if not per_element:
-        return _draw_once_shared(key, params, n, dtype)
 
     sizes = _round_sizes(n, ks)
     bounds = [0]
