@@ -21,15 +21,37 @@ def x64():
         yield
 
 
-def pytest_collection_finish(session):
-    """Importing PyTensor's JAX dispatch (vm_ppl.pymc, PyMC's JAX samplers) turns on x64
-    process-wide when floatX is float64. Start every test from JAX's default (float32)."""
-    jax.config.update("jax_enable_x64", False)
+def _wanted_x64(request) -> bool:
+    # Modules that exercise PyTensor's JAX backend with float64 models declare
+    # `JAX_X64 = True` (importing it turns x64 on, as PyMC's JAX samplers do); all others
+    # run in JAX's default float32 unless a test asks for the `dtype`/`x64` fixtures.
+    return bool(getattr(request.module, "JAX_X64", False))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_x64(request):
+    """Set x64 for the module (before its module-scoped fixtures run), restore after."""
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", _wanted_x64(request))
+    yield
+    jax.config.update("jax_enable_x64", before)
 
 
 @pytest.fixture(autouse=True)
-def _restore_x64():
-    """A test that flips x64 (directly or through an import) does not leak it."""
-    before = jax.config.jax_enable_x64
+def _test_x64(request):
+    """Every test starts from its module's x64 setting, whatever ran (or was imported)
+    before it."""
+    jax.config.update("jax_enable_x64", _wanted_x64(request))
     yield
-    jax.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture(autouse=True)
+def _mpmath_precision():
+    """mpmath's precision is global: each test starts at 40 digits (references need more
+    than the 15 of float64), and whatever a test sets does not leak into the next."""
+    import mpmath
+
+    before = mpmath.mp.dps
+    mpmath.mp.dps = 40
+    yield
+    mpmath.mp.dps = before

@@ -23,6 +23,9 @@ def _broken(problem: ess.Problem, settings: ess.Settings) -> ess.Runner:
     return run
 
 
+# PyMC float64 models on PyTensor's JAX backend run with x64 (see conftest.py).
+JAX_X64 = True
+
 @pytest.fixture(scope="module")
 def ess_run(tmp_path_factory) -> tuple[Path, list[dict]]:
     out = tmp_path_factory.mktemp("ess")

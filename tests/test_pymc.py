@@ -15,6 +15,9 @@ pm = pytest.importorskip("pymc")
 pytensor = pytest.importorskip("pytensor")
 import pytensor.tensor as pt  # noqa: E402
 
+# PyMC float64 models on PyTensor's JAX backend run with x64 (see conftest.py).
+JAX_X64 = True
+
 KAPPAS = np.array([1e-8, 1e-3, 0.5, 2.0, 8.0, 20.0, 21.0, 700.0, 714.0, 1e4, 1e6, 1e8])
 
 
