@@ -73,39 +73,48 @@ def _check_float(node) -> str:
     return "npy_" + node.outputs[0].dtype
 
 
-class OneMinusBesselRatio(UnaryScalarOp):
-    r""":math:`1 - I_1(k)/I_0(k)`, stable for all :math:`k` (asymptotic series above 20)."""
+class _KernelOp:
+    """``impl`` and C code of a scalar op from one kernel of :mod:`._kernels`: the Python
+    function ``_kernels.<kernel>`` and the C function ``vm_ppl_<kernel>`` of its support
+    code (both in double precision; the result is cast to the output dtype)."""
 
-    def impl(self, k):
-        return _kernels.one_minus_ratio(float(k))
+    kernel: str
 
-    def L_op(self, inputs, outputs, output_grads):
-        (k,) = inputs
-        (gz,) = output_grads
-        return [-gz * bessel_ratio_derivative_scalar(k)]
+    def impl(self, *inputs):
+        return getattr(_kernels, self.kernel)(*(float(v) for v in inputs))
 
     def c_support_code(self, **kwargs) -> str:
         return _kernels.C_SUPPORT_CODE
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         dtype = _check_float(node)
-        (k,) = inputs
         (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_one_minus_ratio((double) {k});"
+        args = ", ".join(f"(double) {v}" for v in inputs)
+        return f"{z} = ({dtype}) vm_ppl_{self.kernel}({args});"
 
     def c_code_cache_version(self):
         return _C_VERSION
 
 
-class BesselRatioDerivative(UnaryScalarOp):
+class OneMinusBesselRatio(_KernelOp, UnaryScalarOp):
+    r""":math:`1 - I_1(k)/I_0(k)`, stable for all :math:`k` (asymptotic series above 20)."""
+
+    kernel = "one_minus_ratio"
+
+    def L_op(self, inputs, outputs, output_grads):
+        (k,) = inputs
+        (gz,) = output_grads
+        return [-gz * bessel_ratio_derivative_scalar(k)]
+
+
+class BesselRatioDerivative(_KernelOp, UnaryScalarOp):
     r""":math:`A'(k) = 1 - A(k)/k - A(k)^2`, even, :math:`\sim 1/(2k^2)` at large :math:`k`.
 
     Its gradient, :math:`A'' = -A'/k + A/k^2 - 2AA'`, is a plain graph (used only for
     third derivatives of the log-density; it cancels at large :math:`k`).
     """
 
-    def impl(self, k):
-        return _kernels.ratio_derivative(float(k))
+    kernel = "ratio_derivative"
 
     def L_op(self, inputs, outputs, output_grads):
         (k,) = inputs
@@ -116,30 +125,17 @@ class BesselRatioDerivative(UnaryScalarOp):
         d2 = ps.switch(ps.eq(k, 0), 0.0, -d1 / safe + a / (safe * safe) - 2.0 * a * d1)
         return [gz * d2]
 
-    def c_support_code(self, **kwargs) -> str:
-        return _kernels.C_SUPPORT_CODE
 
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        dtype = _check_float(node)
-        (k,) = inputs
-        (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_ratio_derivative((double) {k});"
-
-    def c_code_cache_version(self):
-        return _C_VERSION
-
-
-class VonMisesLogp(ScalarOp):
+class VonMisesLogp(_KernelOp, ScalarOp):
     r"""Von Mises log-density :math:`\log p(x \mid \mu, k)`, periodic in ``x`` and ``mu``.
 
     NaN (value and gradient) for a negative, NaN or infinite ``k``, as
     :func:`vm_ppl.log_prob`; the PyMC distribution adds ``check_parameters`` on top.
     """
 
-    nin = 3
+    kernel = "logp"
 
-    def impl(self, x, mu, k):
-        return _kernels.logp(float(x), float(mu), float(k))
+    nin = 3
 
     def L_op(self, inputs, outputs, output_grads):
         (out,) = outputs
@@ -160,58 +156,32 @@ class VonMisesLogp(ScalarOp):
         dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * s2)
         return [dx, -dx, dk]
 
-    def c_support_code(self, **kwargs) -> str:
-        return _kernels.C_SUPPORT_CODE
 
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        dtype = _check_float(node)
-        x, mu, k = inputs
-        (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_logp((double) {x}, (double) {mu}, (double) {k});"
-
-    def c_code_cache_version(self):
-        return _C_VERSION
-
-
-class VonMisesLogNormaliser(UnaryScalarOp):
+class VonMisesLogNormaliser(_KernelOp, UnaryScalarOp):
     r""":math:`\log(2\pi\,\mathrm{i0e}(k))`, NaN for an invalid ``k``.
 
     Used by :func:`local_vonmises_split_normaliser` (C and Numba graphs): when ``k`` is
     broadcast against the angles the normaliser is computed once per ``k``, not per angle.
     """
 
-    def impl(self, k):
-        return _kernels.log_normaliser(float(k))
+    kernel = "log_normaliser"
 
     def L_op(self, inputs, outputs, output_grads):
         (k,) = inputs
         (gz,) = output_grads
         return [-gz * one_minus_bessel_ratio_scalar(k)]
 
-    def c_support_code(self, **kwargs) -> str:
-        return _kernels.C_SUPPORT_CODE
 
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        dtype = _check_float(node)
-        (k,) = inputs
-        (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_log_normaliser((double) {k});"
-
-    def c_code_cache_version(self):
-        return _C_VERSION
-
-
-class VonMisesCDF(ScalarOp):
+class VonMisesCDF(_KernelOp, ScalarOp):
     r"""Von Mises cdf :math:`F(x \mid \mu, k)`, a scalar transcription of :func:`vm_ppl.cdf`.
 
     Gradients: :math:`\partial_x F = p = -\partial_\mu F`; the :math:`k`-gradient is not
     implemented (the JAX backend, which runs :func:`vm_ppl.cdf` itself, has it).
     """
 
-    nin = 3
+    kernel = "cdf"
 
-    def impl(self, x, mu, k):
-        return _kernels.cdf(float(x), float(mu), float(k))
+    nin = 3
 
     def L_op(self, inputs, outputs, output_grads):
         x, mu, k = inputs
@@ -219,30 +189,17 @@ class VonMisesCDF(ScalarOp):
         pdf = ps.exp(vonmises_logp_scalar(x, mu, k))
         return [gz * pdf, -gz * pdf, grad_not_implemented(self, 2, k)]
 
-    def c_support_code(self, **kwargs) -> str:
-        return _kernels.C_SUPPORT_CODE
 
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        dtype = _check_float(node)
-        x, mu, k = inputs
-        (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_cdf((double) {x}, (double) {mu}, (double) {k});"
-
-    def c_code_cache_version(self):
-        return _C_VERSION
-
-
-class VonMisesICDF(ScalarOp):
+class VonMisesICDF(_KernelOp, ScalarOp):
     r"""Von Mises quantile :math:`F^{-1}(q \mid \mu, k)`, as :func:`vm_ppl.icdf`.
 
     Gradients (implicit function theorem): :math:`\partial_q x = 1/p(x)`,
     :math:`\partial_\mu x = 1`; the :math:`k`-gradient is not implemented.
     """
 
-    nin = 3
+    kernel = "icdf"
 
-    def impl(self, q, mu, k):
-        return _kernels.icdf(float(q), float(mu), float(k))
+    nin = 3
 
     def L_op(self, inputs, outputs, output_grads):
         q, mu, k = inputs
@@ -250,18 +207,6 @@ class VonMisesICDF(ScalarOp):
         (gz,) = output_grads
         pdf = ps.exp(vonmises_logp_scalar(out, mu, k))
         return [gz / pdf, gz, grad_not_implemented(self, 2, k)]
-
-    def c_support_code(self, **kwargs) -> str:
-        return _kernels.C_SUPPORT_CODE
-
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        dtype = _check_float(node)
-        q, mu, k = inputs
-        (z,) = outputs
-        return f"{z} = ({dtype}) vm_ppl_icdf((double) {q}, (double) {mu}, (double) {k});"
-
-    def c_code_cache_version(self):
-        return _C_VERSION
 
 
 one_minus_bessel_ratio_scalar = OneMinusBesselRatio(upgrade_to_float, name="one_minus_bessel_ratio")
