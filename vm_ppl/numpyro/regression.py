@@ -49,6 +49,12 @@ import numpyro.distributions as nd
 from numpyro.infer import MCMC, NUTS, init_to_value
 
 from ..bessel import inv_bessel_ratio
+from ..regression import (
+    MultimodalPosteriorWarning,
+    as_design,
+    chain_disagreement,
+    check_link,
+)
 from ..sampling import wrap_angle
 from .distribution import CircularUniform, VonMises
 
@@ -60,30 +66,15 @@ __all__ = [
     "mle_init",
 ]
 
-LINKS = ("tan_half", "identity")
-
-
-class MultimodalPosteriorWarning(UserWarning):
-    """Chains of a circular regression ended in different modes."""
-
-
 def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
-    if link == "tan_half":
-        return 2.0 * jnp.arctan(eta)
-    if link == "identity":
-        return eta
-    raise ValueError(f"link must be one of {LINKS}, got {link!r}")
+    check_link(link)
+    return 2.0 * jnp.arctan(eta) if link == "tan_half" else eta
 
 
 def _as_design(X) -> jnp.ndarray:
     # The default float dtype (float64 under x64): the sites of the model (e.g. mu0 from
     # jax.random.uniform) use it, so data and initial values must match.
-    X = jnp.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise ValueError(f"X must be 1-d or 2-d (n_obs, n_features), got shape {X.shape}")
-    return X
+    return jnp.asarray(as_design(X), dtype=float)
 
 
 def circular_regression_model(X, y=None, *, link: str = "tan_half",
@@ -106,8 +97,7 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     ``y``. Predictive draws of ``y`` are in
     :math:`[-\pi, \pi)`.
     """
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {LINKS}, got {link!r}")
+    check_link(link)
     X = _as_design(X)
     n, p = X.shape
     if y is not None and jnp.shape(y) != (n,):
@@ -200,16 +190,7 @@ def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02) -> dict:
         ``{"multimodal": bool, "chain_mu0": ..., "chain_beta": ...}`` with per-chain
         circular means of ``mu0`` and means of ``beta``.
     """
-    mu0 = np.asarray(samples["mu0"])
-    beta = np.asarray(samples["beta"])
-    chain_mu0 = np.angle(np.mean(np.exp(1j * mu0), axis=1))
-    chain_beta = beta.mean(axis=1)
-    ref = np.angle(np.mean(np.exp(1j * chain_mu0)))
-    spread = 1 - np.cos(chain_mu0 - ref)
-    sd = beta.std(axis=1).mean(axis=0) + 1e-12
-    beta_gap = np.abs(chain_beta - np.median(chain_beta, axis=0)) / sd
-    multimodal = bool(np.any(spread > mean_cos_tol) or np.any(beta_gap > 4.0))
-    return {"multimodal": multimodal, "chain_mu0": chain_mu0, "chain_beta": chain_beta}
+    return chain_disagreement(samples["mu0"], samples["beta"], mean_cos_tol=mean_cos_tol)
 
 
 def fit_circular_regression(

@@ -39,6 +39,13 @@ import pytensor.tensor as pt
 from scipy.optimize import minimize
 
 from ..bessel import inv_bessel_ratio
+from ..regression import (
+    LINKS,
+    MultimodalPosteriorWarning,
+    as_design,
+    chain_disagreement,
+    check_link,
+)
 from .distribution import VonMises, circular
 
 __all__ = [
@@ -51,26 +58,7 @@ __all__ = [
     "mle_init",
 ]
 
-LINKS = ("tan_half", "identity")
 SAMPLERS = ("pymc", "numpyro", "blackjax", "nutpie")
-
-
-class MultimodalPosteriorWarning(UserWarning):
-    """Chains of a circular regression ended in different modes."""
-
-
-def _as_design(X) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise ValueError(f"X must be 1-d or 2-d (n_obs, n_features), got shape {X.shape}")
-    return X
-
-
-def _check_link(link: str) -> None:
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {LINKS}, got {link!r}")
 
 
 def circular_regression_model(X, y=None, *, link: str = "tan_half",
@@ -94,8 +82,8 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
         Free variables ``mu0``, ``beta`` (dim ``feature``), ``kappa``; observed ``y``
         (dim ``obs``).
     """
-    _check_link(link)
-    X = _as_design(X)
+    check_link(link)
+    X = as_design(X)
     n, p = X.shape
     if y is not None and np.shape(y) != (n,):
         raise ValueError(f"y must have shape ({n},) to match X, got {np.shape(y)}")
@@ -130,8 +118,8 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     dict
         ``{"mu0", "beta", "kappa"}``, usable as ``pm.sample(initvals=...)``.
     """
-    _check_link(link)
-    X = _as_design(X)
+    check_link(link)
+    X = as_design(X)
     y = np.asarray(y, dtype=float)
     p = X.shape[1]
     rng = np.random.default_rng(seed)
@@ -188,17 +176,9 @@ def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float =
         verdict, per-chain circular means of ``mu0`` and means of ``beta``.
     """
     post = getattr(idata, "posterior", idata)
-    mu0 = np.asarray(post["mu0"])
-    beta = np.asarray(post["beta"])
-    if beta.ndim == 2:
-        beta = beta[..., None]
-    chain_mu0 = np.angle(np.mean(np.exp(1j * mu0), axis=1))
-    chain_beta = beta.mean(axis=1)
-    ref = np.angle(np.mean(np.exp(1j * chain_mu0)))
-    spread = 1.0 - np.cos(chain_mu0 - ref)
-    sd = beta.std(axis=1).mean(axis=0) + 1e-12
-    beta_gap = np.abs(chain_beta - np.median(chain_beta, axis=0)) / sd
-    multimodal = bool(np.any(spread > mean_cos_tol) or np.any(beta_gap > beta_tol))
+    diag = chain_disagreement(post["mu0"], post["beta"], mean_cos_tol=mean_cos_tol,
+                              beta_tol=beta_tol)
+    multimodal, chain_mu0, chain_beta = diag["multimodal"], diag["chain_mu0"], diag["chain_beta"]
     if multimodal and warn:
         warnings.warn(
             "chains of the circular regression disagree (per-chain mu0 "
