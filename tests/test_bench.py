@@ -30,7 +30,7 @@ JAX_X64 = True
 def ess_run(tmp_path_factory) -> tuple[Path, list[dict]]:
     out = tmp_path_factory.mktemp("ess")
     samplers = {"nutpie-numba": ess.SAMPLERS["nutpie-numba"], "broken": _broken}
-    records = ess.run_ess(out, [50], TINY, samplers)
+    records = ess.run_ess(out, [50], TINY, samplers, repeats=2)
     return out, records
 
 
@@ -64,7 +64,10 @@ def test_ess_record_schema(ess_run):
     for r in ok:
         assert r["wall_s"] > 0 and r["cpu_s"] >= 0
         assert r["min_ess"] > 0 and r["mean_ess"] >= r["min_ess"]
-        assert r["ess_per_s"] == pytest.approx(r["min_ess"] / r["wall_s"])
+        assert len(r["runs"]) == r["repeats"] == 2
+        per_run = [run["min_ess"] / run["wall_s"] for run in r["runs"]]
+        assert r["ess_per_s"] == pytest.approx(np.median(per_run))
+        assert r["wall_s"] == pytest.approx(np.median([run["wall_s"] for run in r["runs"]]))
         assert isinstance(r["divergences"], int)
         assert np.isfinite(r["r_hat_max"])
 
@@ -77,6 +80,24 @@ def test_failing_sampler_is_a_row(ess_run):
         assert r["error"] == "RuntimeError: deliberately broken sampler"
         assert r["min_ess"] is None and r["ess_per_s"] is None
     assert "deliberately broken sampler" in (out / "ess.md").read_text()
+
+
+def test_sampler_failing_in_a_timed_run_is_a_row():
+    calls = []
+
+    def flaky(problem, settings):
+        def run(seed: int):
+            calls.append(seed)
+            if len(calls) > 1:  # the compiling run succeeds, the first timed run fails
+                raise ValueError("lost the chain")
+
+        return run
+
+    # The error is recorded, the remaining repeats are skipped, no medians are made up.
+    (rec,) = ess.measure_group("flaky", flaky, 20, ["vm_ppl"], TINY, repeats=3)
+    assert rec["error"] == "ValueError: lost the chain"
+    assert rec["ess_per_s"] is None and rec["runs"] == []
+    assert len(calls) == 2
 
 
 def test_registry_names():

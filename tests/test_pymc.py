@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from importlib.util import find_spec
 
 import jax
 import numpy as np
@@ -17,6 +19,11 @@ import pytensor.tensor as pt  # noqa: E402
 
 # PyMC float64 models on PyTensor's JAX backend run with x64 (see conftest.py).
 JAX_X64 = True
+
+# PyTensor's PyTorch backend (torch is in the test extra; skipped, visibly, without it).
+PYTORCH = pytest.param("PYTORCH", marks=pytest.mark.skipif(find_spec("torch") is None,
+                                                          reason="torch is not installed"))
+BACKENDS = ["FAST_RUN", "NUMBA", "JAX", PYTORCH]
 
 KAPPAS = np.array([1e-8, 1e-3, 0.5, 2.0, 8.0, 20.0, 21.0, 700.0, 714.0, 1e4, 1e6, 1e8])
 
@@ -35,6 +42,7 @@ def vmp():
     jax.config.update("jax_enable_x64", before)
 
 
+@functools.cache  # one compilation per backend (PyTorch's takes about 10 s)
 def _logp_and_grads(vmp, mode, floatX="float64"):
     with pytensor.config.change_flags(floatX=floatX):
         x = pt.vector("x")
@@ -56,13 +64,14 @@ def _case(shift: float):
 @pytest.mark.parametrize("shift", [0.0, 2 * np.pi, -2 * np.pi])
 def test_logp_dlogp_agree_across_backends(vmp, shift):
     x, mu = _case(shift)
+    modes = ["FAST_RUN", "NUMBA", "JAX"] + (["PYTORCH"] if find_spec("torch") else [])
     results = {}
-    for mode in ("FAST_RUN", "NUMBA", "JAX"):
+    for mode in modes:
         out = _logp_and_grads(vmp, mode)(x, mu, KAPPAS)
         results[mode] = [np.asarray(o, dtype=np.float64) for o in out]
     ref_lp = st.vonmises.logpdf(x, KAPPAS, loc=mu)
     np.testing.assert_allclose(results["FAST_RUN"][0], ref_lp, rtol=1e-9, atol=1e-9)
-    for mode in ("NUMBA", "JAX"):
+    for mode in modes[1:]:
         for a, b in zip(results[mode], results["FAST_RUN"], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
@@ -108,7 +117,7 @@ def test_second_derivative_in_k(vmp):
     np.testing.assert_allclose(f(kk)[1], fd, rtol=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA", "JAX"])
+@pytest.mark.parametrize("mode", BACKENDS)
 def test_float32_finite_at_large_kappa(vmp, mode):
     f = _logp_and_grads(vmp, mode, floatX="float32")
     k = np.array([1.0, 100.0, 1e3, 1e5, 1e6], dtype=np.float32)
@@ -211,6 +220,25 @@ def test_draws_ks(vmp, mode, kappa):
     # Compare on the circle cut at mu - pi (where the scipy cdf runs from 0 to 1).
     u = np.mod(x - 1.0 + np.pi, 2 * np.pi) - np.pi + 1.0
     assert st.kstest(u, ref.cdf).pvalue > 0.01
+
+
+@pytest.mark.skipif(find_spec("torch") is None, reason="torch is not installed")
+def test_pytorch_mode_model_and_no_random_variables(vmp):
+    # A whole PyMC model's logp and dlogp on PyTorch equal the C backend's; random draws
+    # are not convertible (PyTensor has no PyTorch RandomVariable dispatch; pm.VonMises
+    # fails the same way), and that surfaces as PyTensor's NotImplementedError.
+    # (A HalfNormal prior: pm.Gamma's own logp fails to run on PyTensor 2.38's PyTorch
+    # backend, "'bool' object has no attribute 'shape'", with or without vm_ppl.)
+    angles = np.array([0.1, 3.5, 6.2, 4.0])  # in [0, 2 pi)
+    with pm.Model() as model:
+        mu = vmp.VonMises("mu", 0.0, 0.1)
+        kappa = pm.HalfNormal("kappa", 5.0)
+        vmp.VonMises("y", mu, kappa, observed=angles)
+    ip = model.initial_point()
+    for build in (model.compile_logp, model.compile_dlogp):
+        np.testing.assert_allclose(build(mode="PYTORCH")(ip), build()(ip), rtol=1e-12)
+    with pytest.raises(NotImplementedError):
+        pm.draw(vmp.VonMises.dist(0.0, 1.0), mode="PYTORCH")
 
 
 def _wind_model(vmp):
@@ -398,7 +426,7 @@ def test_detect_multimodality(vmp):
         vmp.fit_circular_regression([0.0, 1.0], [0.0, 1.0], sampler="stan")
 
 
-@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA", "JAX"])
+@pytest.mark.parametrize("mode", BACKENDS)
 def test_logcdf_icdf_backends(vmp, mode):
     x, q, k = pt.dvector("x"), pt.dvector("q"), pt.dscalar("k")
     d = vmp.VonMises.dist(0.4, k)
@@ -421,3 +449,12 @@ def test_logcdf_icdf_backends(vmp, mode):
                 back = np.asarray(vm_ppl.cdf(quant[1:-1], 0.4, kappa))
             np.testing.assert_allclose(back, qs[1:-1], rtol=1e-10, atol=1e-14)
             np.testing.assert_allclose(np.asarray(quant)[[0, -1]], [0.4 - np.pi, 0.4 + np.pi])
+
+
+def test_import_does_not_import_torch():
+    # Registration is deferred to the first PYTORCH compilation (vm_ppl.pymc._pytorch_hook).
+    import subprocess
+    import sys
+
+    code = "import sys, vm_ppl.pymc; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

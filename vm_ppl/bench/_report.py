@@ -33,7 +33,7 @@ def ess_markdown(records: Sequence[dict], header: str = "") -> str:
     Parameters
     ----------
     records : sequence of dict
-        Records of :func:`vm_ppl.bench.ess.measure`.
+        Records of :func:`vm_ppl.bench.ess.measure_group`.
     header : str
         A line printed above the table.
 

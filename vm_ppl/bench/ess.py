@@ -4,6 +4,7 @@ von Mises implementation.
 Run (one process; writes ``DIR/ess.json``, ``DIR/ess.md``, ``DIR/ess.png``)::
 
     vm-ppl bench ess [--quick] [--out DIR] [--n 1000 100000] [--samplers pymc nutpie-jax]
+                     [--repeats 3]
     python -m vm_ppl.bench.ess ...
 
 Model (tan-half link, Fisher & Lee 1992), simulated with known parameters
@@ -22,8 +23,9 @@ model). Implementations:
 ``[-pi, pi)`` since both give ``-inf`` outside).
 
 Each configuration is prepared once (model build, sampler compilation where the sampler
-allows it) and run twice with the same settings; ``wall_s`` and ``cpu_s`` are the second
-run's, ``compile_s`` is the first run (preparation included) minus the second.
+allows it) and run once to compile, then ``--repeats`` times (default 1) with new seeds,
+the implementations interleaved; ``wall_s``, ``cpu_s`` and the ESS are medians over the
+timed runs, ``compile_s`` is the first run (preparation included) minus ``wall_s``.
 ``cpu_s`` counts this process and its descendants (:class:`CpuMeter`; PyMC's chain
 workers included). ``min_ess`` is the minimum of ArviZ bulk and tail ESS over all
 parameters, ``mean_ess`` the mean over parameters of min(bulk, tail),
@@ -360,41 +362,68 @@ def diagnostics(idata) -> dict:
             "r_hat_max": float(max(np.max(rhat[v]) for v in names))}
 
 
-def measure(name: str, sampler: Sampler, n_obs: int, implementation: str,
-            settings: Settings) -> dict:
-    """Run one configuration twice; a raised exception becomes the record's ``error``.
+def _error(rec: dict, exc: Exception) -> None:
+    rec["error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
+    rec["traceback"] = traceback.format_exc(limit=6)[-2000:]
+
+
+def measure_group(name: str, sampler: Sampler, n_obs: int, implementations: Sequence[str],
+                  settings: Settings, repeats: int = 1) -> list[dict]:
+    """Run one sampler on every implementation: a first (compiling) run each, then
+    ``repeats`` timed runs each, interleaved across implementations so that a change of
+    machine load hits all of them alike. A raised exception becomes the record's ``error``.
 
     Returns
     -------
-    dict
-        A record with :data:`RECORD_KEYS` (``None`` where not measured) and, on failure,
-        ``error`` (``"Type: message"``) and ``traceback``.
+    list of dict
+        One record per implementation with :data:`RECORD_KEYS` (``None`` where not
+        measured): medians over the timed runs (``ess_per_s`` is the median of the per-run
+        ratios), ``divergences`` and ``r_hat_max`` the largest, ``runs`` the per-run values;
+        on failure ``error`` (``"Type: message"``) and ``traceback``.
     """
     import jax
 
-    rec: dict = dict.fromkeys(RECORD_KEYS)
-    rec.update(sampler=name, implementation=implementation, n_obs=n_obs,
-               draws=settings.draws, tune=settings.tune, chains=settings.chains)
-    try:
-        problem = simulate(n_obs, implementation, settings.seed)
-        t0 = time.perf_counter()
-        run = sampler(problem, settings)
-        run(settings.seed + 1)
-        first = time.perf_counter() - t0
-        with CpuMeter() as cpu:
+    recs, runners, firsts = {}, {}, {}
+    for impl in implementations:
+        rec: dict = dict.fromkeys(RECORD_KEYS)
+        rec.update(sampler=name, implementation=impl, n_obs=n_obs, draws=settings.draws,
+                   tune=settings.tune, chains=settings.chains, repeats=repeats, runs=[])
+        recs[impl] = rec
+        try:
+            problem = simulate(n_obs, impl, settings.seed)
             t0 = time.perf_counter()
-            idata = run(settings.seed + 2)
-            rec["wall_s"] = time.perf_counter() - t0
-        rec["cpu_s"] = cpu.seconds
-        rec["compile_s"] = first - rec["wall_s"]
-        rec.update(diagnostics(idata))
-        rec["ess_per_s"] = rec["min_ess"] / rec["wall_s"]
-        rec["beta_mean"] = float(np.mean(idata.posterior["beta"]))
+            runners[impl] = sampler(problem, settings)
+            runners[impl](settings.seed + 1)
+            firsts[impl] = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001  (a failing sampler is a result)
+            _error(rec, exc)
+            runners.pop(impl, None)
+    for r in range(repeats):
+        for impl in list(runners):
+            rec = recs[impl]
+            try:
+                with CpuMeter() as cpu:
+                    t0 = time.perf_counter()
+                    idata = runners[impl](settings.seed + 2 + r)
+                    wall = time.perf_counter() - t0
+                run = {"wall_s": wall, "cpu_s": cpu.seconds, **diagnostics(idata)}
+                run["ess_per_s"] = run["min_ess"] / wall
+                run["beta_mean"] = float(np.mean(idata.posterior["beta"]))
+                rec["runs"].append(run)
+            except Exception as exc:  # noqa: BLE001
+                _error(rec, exc)
+                runners.pop(impl)
+    for impl, rec in recs.items():
+        runs = rec["runs"]
+        if "error" in rec or not runs:
+            continue
+        for key in ("wall_s", "cpu_s", "min_ess", "mean_ess", "ess_per_s", "beta_mean"):
+            rec[key] = float(np.median([run[key] for run in runs]))
+        rec["divergences"] = max(run["divergences"] for run in runs)
+        rec["r_hat_max"] = max(run["r_hat_max"] for run in runs)
+        rec["compile_s"] = firsts[impl] - rec["wall_s"]
         rec["jax_x64"] = bool(jax.config.jax_enable_x64)
-    except Exception as exc:  # noqa: BLE001  (a failing sampler is a result)
-        rec["error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
-        rec["traceback"] = traceback.format_exc(limit=6)[-2000:]
-    return rec
+    return [recs[impl] for impl in implementations]
 
 
 @contextlib.contextmanager
@@ -430,7 +459,8 @@ def _summary(rec: dict) -> str:
 
 def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
             samplers: Mapping[str, Sampler] | None = None,
-            implementations: Sequence[str] = IMPLEMENTATIONS) -> list[dict]:
+            implementations: Sequence[str] = IMPLEMENTATIONS,
+            repeats: int = 1) -> list[dict]:
     """Run every sampler x implementation x ``n_obs``; write ess.json, ess.md, ess.png.
 
     Parameters
@@ -445,6 +475,8 @@ def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
         Name to :data:`Sampler`; defaults to :data:`SAMPLERS` (tests inject their own).
     implementations : sequence of str
         Subset of :data:`IMPLEMENTATIONS`.
+    repeats : int
+        Timed runs per configuration (:func:`measure_group`).
 
     Returns
     -------
@@ -459,14 +491,17 @@ def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
     with jax_compile_cache():
         for n in n_obs:
             for name, sampler in samplers.items():
-                for impl in implementations:
-                    progress(f"ess: {name} / {impl} / n_obs={n} ...")
-                    rec = measure(name, sampler, n, impl, settings)
+                progress(f"ess: {name} / {', '.join(implementations)} / n_obs={n} ...")
+                for rec in measure_group(name, sampler, n, implementations, settings,
+                                         repeats):
                     records.append(rec)
-                    progress("  " + _summary(rec))
-                    (out / "ess.json").write_text(json.dumps(records, indent=2))
+                    progress(f"  {rec['implementation']}: " + _summary(rec))
+                # Written after every sampler: an interrupted run keeps what it measured.
+                (out / "ess.json").write_text(json.dumps(records, indent=2))
     header = (f"{settings.chains} chains, {settings.tune} warm-up + {settings.draws} draws, "
               f"{os.cpu_count()} CPUs")
+    if repeats > 1:
+        header += f", medians of {repeats} timed runs interleaved across implementations"
     (out / "ess.md").write_text(ess_markdown(records, header))
     ess_plot(records, out / "ess.png")
     return records
@@ -485,12 +520,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=None)
     parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS,
                         default=list(IMPLEMENTATIONS))
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed runs per configuration, interleaved (medians reported)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     n_obs = args.n or ([200] if args.quick else [1000, 100_000])
     default_draws = 150 if args.quick else 1000
     settings = Settings(draws=args.draws or default_draws, tune=args.tune or default_draws)
     samplers = SAMPLERS if args.samplers is None else {k: SAMPLERS[k] for k in args.samplers}
-    records = run_ess(args.out, n_obs, settings, samplers, args.implementations)
+    records = run_ess(args.out, n_obs, settings, samplers, args.implementations, args.repeats)
     print((args.out / "ess.md").read_text())
     return records
 

@@ -4,11 +4,13 @@ Run (one process, implementations interleaved, medians)::
 
     python -m vm_ppl.bench.pymc_perf [--n 100000] [--reps 30] [--json out.json]
 
-For each PyTensor backend (``FAST_RUN``, i.e. the C linker; ``NUMBA``; ``JAX``) it compiles,
+For each PyTensor backend (``FAST_RUN``, i.e. the C linker; ``NUMBA``; ``JAX``; and
+``PYTORCH`` when torch is installed) it compiles,
 for both distributions, one function returning the summed log-density of ``n`` observed
 angles (float64, in :math:`[-\\pi, \\pi)` so that ``pm.VonMises`` is finite) and its
 gradient in ``(mu, kappa)``, then times the calls round-robin over all six functions and
 prints a Markdown table of median milliseconds and the ratio vm_ppl / PyMC.
+``--modes`` picks a subset.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from importlib.util import find_spec
 
 import numpy as np
 
-MODES = ("FAST_RUN", "NUMBA", "JAX")
+MODES = ("FAST_RUN", "NUMBA", "JAX") + (("PYTORCH",) if find_spec("torch") else ())
 IMPLS = ("vm_ppl", "pm.VonMises")
 
 
@@ -72,7 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     args = parser.parse_args(argv)
+    modes = tuple(args.modes)
 
     import pymc
     import pytensor
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     call_args = (x, 0.4, 3.5)
     fns = {}
     compile_s = {}
-    for mode in MODES:
+    for mode in modes:
         for impl in IMPLS:
             t0 = time.perf_counter()
             fn = _compile(impl, mode, args.n)
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
             compile_s[(mode, impl)] = time.perf_counter() - t0
             fns[(mode, impl)] = fn
     # Same values from both implementations on every backend.
-    for mode in MODES:
+    for mode in modes:
         a, b = (np.array([np.asarray(o) for o in fns[(mode, i)](*call_args)]) for i in IMPLS)
         np.testing.assert_allclose(a, b, rtol=1e-9)
     times: dict = {key: [] for key in fns}
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         for key, fn in fns.items():
             times[key].append(_time_ms(fn, call_args))
     rows = []
-    for mode in MODES:
+    for mode in modes:
         ours, theirs = (float(np.median(times[(mode, i)])) for i in IMPLS)
         rows.append({"backend": mode, "vm_ppl_ms": ours, "pymc_ms": theirs,
                      "ratio": ours / theirs,

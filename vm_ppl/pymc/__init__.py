@@ -9,10 +9,13 @@ r"""PyMC adapter for vm_ppl: a von Mises distribution that runs on every PyTenso
 ...     idata = pm.sample(nuts_sampler="numpyro")
 
 Importing this package registers the JAX (core kernels) and Numba (native) implementations
-of its ops and random variable. It imports the core, never :mod:`vm_ppl.numpyro`.
+of its ops and random variable; the PyTorch implementations of its ops
+(:mod:`.dispatch_pytorch`) are registered when PyTensor's PyTorch linker is first used.
+It imports the core, never :mod:`vm_ppl.numpyro`.
 """
 
 from . import dispatch_jax, dispatch_numba  # noqa: F401  (registration on import)
+from ._pytorch_hook import register_pytorch_on_first_use
 from .distribution import CircularTransform, VonMises, circular
 from .ops import (
     bessel_ratio_derivative,
@@ -29,6 +32,9 @@ from .regression import (
     fit_circular_regression,
     mle_init,
 )
+
+register_pytorch_on_first_use()
+
 
 __all__ = [
     "CircularTransform",

@@ -10,14 +10,7 @@ Note: importing PyTensor's JAX dispatch sets ``jax_enable_x64`` to match
 ``pytensor.config.floatX`` (PyTensor's own behaviour, also triggered by PyMC's JAX
 samplers).
 
-PyTorch (``mode="PYTORCH"``) is not registered. PyTensor 2.38 has a PyTorch linker
-(``pytorch_funcify``), but ``torch`` is not a dependency of vm_ppl and the core kernels are
-JAX functions, so a PyTorch registration could not "end in the same kernel": it would
-need a fourth transcription of the Bessel, density, cdf/icdf and sampler kernels in torch
-(plus a ``torch.Generator``-based Best-Fisher loop), kept in step with the C, Numba and JAX
-versions. No PyMC sampler uses the PyTorch backend, so it was left out for lack of time
-and demand; ``pytorch_funcify.register(VonMisesLogp)`` etc. with torch ops mirroring
-:mod:`._kernels` would be the way to add it.
+PyTorch (``mode="PYTORCH"``): see :mod:`.dispatch_pytorch`.
 """
 
 from __future__ import annotations
