@@ -8,9 +8,9 @@ For each PyTensor backend (``FAST_RUN``, i.e. the C linker; ``NUMBA``; ``JAX``; 
 ``PYTORCH`` when torch is installed) it compiles,
 for both distributions, one function returning the summed log-density of ``n`` observed
 angles (float64, in :math:`[-\\pi, \\pi)` so that ``pm.VonMises`` is finite) and its
-gradient in ``(mu, kappa)``, then times the calls round-robin over all six functions and
-prints a Markdown table of median milliseconds and the ratio vm_ppl / PyMC.
-``--modes`` picks a subset.
+gradient in ``(mu, kappa)``, then times the calls round-robin over the two
+implementations, one backend after the other, and prints a Markdown table of median
+milliseconds and the ratio vm_ppl / PyMC. ``--modes`` picks a subset of the backends.
 """
 
 from __future__ import annotations
@@ -98,10 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
     for mode in modes:
         a, b = (np.array([np.asarray(o) for o in fns[(mode, i)](*call_args)]) for i in IMPLS)
         np.testing.assert_allclose(a, b, rtol=1e-9)
+    # Round-robin over the two implementations, one backend at a time: the backends'
+    # thread pools (XLA's spin for a while after a call) would otherwise slow each other.
     times: dict = {key: [] for key in fns}
-    for _ in range(args.reps):
-        for key, fn in fns.items():
-            times[key].append(_time_ms(fn, call_args))
+    for mode in modes:
+        for _ in range(args.reps):
+            for impl in IMPLS:
+                times[(mode, impl)].append(_time_ms(fns[(mode, impl)], call_args))
     rows = []
     for mode in modes:
         ours, theirs = (float(np.median(times[(mode, i)])) for i in IMPLS)

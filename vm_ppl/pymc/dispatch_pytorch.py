@@ -1,10 +1,13 @@
 r"""PyTorch registrations (``mode="PYTORCH"``): torch transcriptions of :mod:`._kernels`.
 
-PyTensor's PyTorch linker converts an ``Elemwise`` of a custom scalar op by
-``torch.vmap``-ing the function registered for the scalar op, then ``torch.compile``-s the
-whole graph. The functions below are therefore branch-free torch code (``torch.where``,
-fixed loop counts), valid on tensors of any shape. They compute in float64, as the C and
-Numba kernels do, and cast to the output dtype, so that the backends agree to rounding.
+The functions below are branch-free torch code (``torch.where``, fixed loop counts) that
+broadcast like NumPy. They are registered twice: for the density's own
+:class:`~.ops.VonMisesElemwise` nodes, called once on the inputs as they are (so the
+Bessel normaliser is evaluated per ``k``, not per angle), and for the scalar ops, which
+PyTensor ``torch.vmap``-s over the elements of a plain ``Elemwise`` (the gradient graphs).
+PyTensor's PyTorch linker then ``torch.compile``-s the whole graph. The kernels compute in
+float64, as the C and Numba kernels do, and cast to the output dtype, so that the
+backends agree to rounding.
 
 The Bessel functions are torch's own ``torch.special.i0e``/``i1e`` (Cephes, as
 :mod:`._kernels`); above :math:`\kappa = 20`, :math:`1 - A` and :math:`A'` use the core's
@@ -34,6 +37,7 @@ from .ops import (
     BesselRatioDerivative,
     OneMinusBesselRatio,
     VonMisesCDF,
+    VonMisesElemwise,
     VonMisesICDF,
     VonMisesLogNormaliser,
     VonMisesLogp,
@@ -157,24 +161,38 @@ def icdf(q: torch.Tensor, mu: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.where(bad, math.nan, out)
 
 
-def _register(op_class, kernel) -> None:
+_KERNELS = {
+    VonMisesLogp: logp,
+    VonMisesLogNormaliser: log_normaliser,
+    OneMinusBesselRatio: one_minus_ratio,
+    BesselRatioDerivative: ratio_derivative,
+    VonMisesCDF: cdf,
+    VonMisesICDF: icdf,
+}
+
+
+def _typed(kernel, dtype: torch.dtype):
+    def fn(*inputs):
+        # float64 inside, as the C and Numba kernels; the output in the graph's dtype.
+        return kernel(*(torch.as_tensor(i).to(_F64) for i in inputs)).to(dtype)
+
+    return fn
+
+
+def _register_scalar(op_class, kernel) -> None:
+    # A plain ``Elemwise`` of the op (as the gradient graphs build): PyTensor broadcasts
+    # the inputs and vmaps this function over the elements.
     @pytorch_funcify.register(op_class)
     def _funcify(op, node=None, **kwargs):
         dtype = getattr(torch, node.outputs[0].dtype) if node is not None else _F64
-
-        def fn(*inputs):
-            # float64 inside, as the C and Numba kernels; the output in the graph's dtype.
-            return kernel(*(torch.as_tensor(i).to(_F64) for i in inputs)).to(dtype)
-
-        return fn
+        return _typed(kernel, dtype)
 
 
-for _op, _kernel in (
-    (VonMisesLogp, logp),
-    (VonMisesLogNormaliser, log_normaliser),
-    (OneMinusBesselRatio, one_minus_ratio),
-    (BesselRatioDerivative, ratio_derivative),
-    (VonMisesCDF, cdf),
-    (VonMisesICDF, icdf),
-):
-    _register(_op, _kernel)
+for _op, _kernel in _KERNELS.items():
+    _register_scalar(_op, _kernel)
+
+
+@pytorch_funcify.register(VonMisesElemwise)
+def _funcify_elemwise(op, node, **kwargs):
+    """One call of the broadcasting kernel on the inputs as they are (no vmap)."""
+    return _typed(_KERNELS[type(op.scalar_op)], getattr(torch, node.outputs[0].dtype))

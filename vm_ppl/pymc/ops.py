@@ -51,6 +51,7 @@ from . import _kernels
 __all__ = [
     "BesselRatioDerivative",
     "VonMisesCDF",
+    "VonMisesElemwise",
     "VonMisesICDF",
     "OneMinusBesselRatio",
     "VonMisesLogNormaliser",
@@ -220,13 +221,28 @@ vonmises_log_normaliser_scalar = VonMisesLogNormaliser(
 vonmises_cdf_scalar = VonMisesCDF(upgrade_to_float, name="vonmises_cdf")
 vonmises_icdf_scalar = VonMisesICDF(upgrade_to_float, name="vonmises_icdf")
 
-_one_minus_bessel_ratio = Elemwise(one_minus_bessel_ratio_scalar, name="OneMinusBesselRatio")
-_bessel_ratio_derivative = Elemwise(bessel_ratio_derivative_scalar, name="BesselRatioDerivative")
-_vonmises_logp = Elemwise(vonmises_logp_scalar, name="VonMisesLogp")
-_vonmises_log_normaliser = Elemwise(vonmises_log_normaliser_scalar,
-                                    name="VonMisesLogNormaliser")
-_vonmises_cdf = Elemwise(vonmises_cdf_scalar, name="VonMisesCDF")
-_vonmises_icdf = Elemwise(vonmises_icdf_scalar, name="VonMisesICDF")
+
+
+class VonMisesElemwise(Elemwise):
+    """``Elemwise`` of one of the ops above, as a type of its own for the PyTorch backend.
+
+    PyTensor's PyTorch conversion of a plain ``Elemwise`` broadcasts every input to the
+    output shape and ``torch.vmap``-s the scalar function, so that the density would
+    evaluate the Bessel normaliser once per angle. This type is converted to one call of
+    the (broadcasting) torch kernel instead (:mod:`.dispatch_pytorch`), with ``k`` in its
+    own shape. Every other backend treats it as the ``Elemwise`` it is.
+    """
+
+
+_one_minus_bessel_ratio = VonMisesElemwise(one_minus_bessel_ratio_scalar,
+                                           name="OneMinusBesselRatio")
+_bessel_ratio_derivative = VonMisesElemwise(bessel_ratio_derivative_scalar,
+                                            name="BesselRatioDerivative")
+_vonmises_logp = VonMisesElemwise(vonmises_logp_scalar, name="VonMisesLogp")
+_vonmises_log_normaliser = VonMisesElemwise(vonmises_log_normaliser_scalar,
+                                            name="VonMisesLogNormaliser")
+_vonmises_cdf = VonMisesElemwise(vonmises_cdf_scalar, name="VonMisesCDF")
+_vonmises_icdf = VonMisesElemwise(vonmises_icdf_scalar, name="VonMisesICDF")
 
 
 def one_minus_bessel_ratio(k) -> pt.TensorVariable:
