@@ -464,3 +464,44 @@ def test_import_does_not_import_torch():
 
     code = "import sys, vm_ppl.pymc; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def _tan_half_link_graph(vmp, mode):
+    x, e, a, k = pt.dvector("x"), pt.dvector("e"), pt.dscalar("a"), pt.dscalar("k")
+    lp = vmp.vonmises_logp(x, a + 2.0 * pt.arctan(e), k)
+    grads = pytensor.grad(lp.sum(), [x, e, a, k])
+    return pytensor.function([x, e, a, k], [lp, *grads], mode=mode)
+
+
+def test_tan_half_link_rewrite_removes_arctan_and_agrees(vmp):
+    # C and Numba rewrite tan((x - a - 2 atan e)/2) into (T - e)/(1 + e T) (no arctan per
+    # observation); JAX keeps the core op and arctan. Same values to 1e-9, including at
+    # the antipode, where 1 + e T is within rounding of 0 (T = tan(h), e = -1/T, for an h
+    # where NumPy rounds 1 + e T to exactly 0; compiled code may round it otherwise, and
+    # the rewrite clips t so that t^2 stays finite either way).
+    from pytensor.scalar.basic import ArcTan, Composite
+
+    h = next(h for h in np.linspace(0.2, 1.3, 2000)
+             if 1.0 + (-1.0 / np.tan(h)) * np.tan(h) == 0.0)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(0, 2 * np.pi, 7), [0.3 + 2 * h, 0.3 + 2 * h]])
+    e = np.concatenate([rng.standard_normal(7), [-1.0 / np.tan(h), -1.0 / np.tan(h) + 1e-15]])
+    ref = {}
+    for kappa in (0.3, 5.0, 1e4):
+        ref[kappa] = [np.asarray(o) for o in _tan_half_link_graph(vmp, "JAX")(x, e, 0.3, kappa)]
+        np.testing.assert_allclose(
+            ref[kappa][0], st.vonmises.logpdf(x, kappa, loc=0.3 + 2 * np.arctan(e)),
+            rtol=1e-9, atol=1e-9)
+    for mode in ("FAST_RUN", "NUMBA"):
+        f = _tan_half_link_graph(vmp, mode)
+        inner = [type(n.op.scalar_op) for n in f.maker.fgraph.apply_nodes
+                 if hasattr(n.op, "scalar_op")]
+        inner += [type(m.op) for n in f.maker.fgraph.apply_nodes
+                  if isinstance(getattr(n.op, "scalar_op", None), Composite)
+                  for m in n.op.scalar_op.fgraph.apply_nodes]
+        assert ArcTan not in inner, mode
+        for kappa, expected in ref.items():
+            got = f(x, e, 0.3, kappa)
+            for g, r in zip(got, expected, strict=True):
+                assert np.all(np.isfinite(g))
+                np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-9 * max(1.0, kappa))
