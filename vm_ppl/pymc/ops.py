@@ -382,9 +382,9 @@ def _split_constant(inputs: list, value: float):
 def local_tan_half_angle_atan_link(fgraph, node):
     r"""``tan((x - a - 2 arctan e)/2)`` -> ``(T - e) / (1 + e T)`` with ``T = tan((x - a)/2)``.
 
-    The tangent subtraction formula with :math:`	an(rctan e) = e`: the per-angle term of
+    The tangent subtraction formula with :math:`\tan(\arctan e) = e`: the per-angle term of
     a von Mises regression with the tan-half link (Fisher & Lee 1992,
-    :math:`\mu = a + 2rctan\eta`, :func:`vm_ppl.pymc.circular_regression_model`) then
+    :math:`\mu = a + 2\arctan\eta`, :func:`vm_ppl.pymc.circular_regression_model`) then
     needs one ``tan`` and one division per observation instead of ``tan`` and ``arctan``
     (two libm calls, the cost of the whole fused loop). The gradient needs no ``arctan``
     either (:math:`d\mu/d\eta = 2/(1 + \eta^2)`), so it disappears from the graph.
@@ -392,7 +392,8 @@ def local_tan_half_angle_atan_link(fgraph, node):
     :math:`\epsilon |e|`, i.e. an error of order :math:`\sqrt{\kappa}\,\epsilon` in the
     log-density. Where ``1 + e T`` rounds to 0 (the antipode, where ``tan`` itself is
     finite) the clip keeps :math:`t^2` finite, so :math:`\sin^2(d/2) = t^2/(1+t^2)` is 1,
-    not NaN. Registered with the C and Numba expansion (:func:`local_vonmises_split_normaliser`).
+    not NaN. The identity holds for any such ``tan``, von Mises or not. Registered for C
+    and Numba, next to :func:`local_vonmises_split_normaliser`.
     """
     if not isinstance(node.op.scalar_op, ps.Tan):
         return None
