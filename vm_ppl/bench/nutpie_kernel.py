@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from .ess import simulate
+from .ess import _pymc_model, simulate
 
 VARIANTS = ("vm_ppl", "vm_ppl without arctan rewrite", "pm.VonMises")
 _EXCLUDE = "vonmises_tan_half_link_numba"
@@ -32,8 +32,6 @@ def _jit_fn(variant: str, n_obs: int):
     import pytensor
     from nutpie.compile_pymc import _make_functions
     from pymc.model.transform.optimization import freeze_dims_and_data
-
-    from .ess import _pymc_model
 
     impl = "builtin" if variant == "pm.VonMises" else "vm_ppl"
     model = freeze_dims_and_data(_pymc_model(simulate(n_obs, impl)))
