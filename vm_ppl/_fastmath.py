@@ -19,10 +19,20 @@ from __future__ import annotations
 from fractions import Fraction
 from math import factorial
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
+from jax.custom_batching import custom_vmap
 
-__all__ = ["reduce_angle", "sincos", "half_angle_sincos", "tan_pi", "atan"]
+__all__ = [
+    "atan",
+    "half_angle_sincos",
+    "half_angle_sincos_of_difference",
+    "reduce_angle",
+    "sincos",
+    "tan_pi",
+]
 
 # pi to 70 significant digits (printed by mpmath with mp.dps = 70; checked
 # against mpmath in the tests).  All constants below are derived from it with
@@ -246,6 +256,96 @@ def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     # the fused loop, and _sincos stays accurate up to |h| <= 3pi/4 anyway.
     s, co = _sincos(0.5 * _reduce_nowrap(x, c), c)
     return s.astype(out), co.astype(out)
+
+
+# Largest |x| (and |loc|) for which x - loc goes through the Cody-Waite reduction:
+# |x - loc| < 2 * 2**11 * 2pi keeps |n| < 2**12 (float32), 2**20 (float64), where n * C1
+# is exact (see _consts). Beyond it the angles are reduced separately by XLA's sin/cos.
+_EXACT_LIMIT = {
+    np.dtype(np.float32): 2.0**11 * 2 * np.pi,
+    np.dtype(np.float64): 2.0**19 * 2 * np.pi,
+}
+
+
+def _too_large(a: jnp.ndarray) -> jnp.ndarray:
+    return jnp.abs(a) > _EXACT_LIMIT[np.dtype(a.dtype)]
+
+
+def _exact_half_angle(x, loc, s, c):
+    """Replace (s, c) by sin/cos((x - loc)/2) where |x| or |loc| is beyond the limit."""
+    big = _too_large(x) | _too_large(loc)
+    # XLA's sin/cos reduce any argument exactly (Payne-Hanek); x/2 and loc/2 are exact,
+    # so this is the half-angle of the exact difference of the two floats.
+    sx, cx = jnp.sin(0.5 * x), jnp.cos(0.5 * x)
+    sl, cl = jnp.sin(0.5 * loc), jnp.cos(0.5 * loc)
+    return jnp.where(big, sx * cl - cx * sl, s), jnp.where(big, cx * cl + sx * sl, c)
+
+
+def _large_argument_fix(x, loc, s, c, any_large):
+    # One test over the unbroadcast inputs, so the common case (every angle in range)
+    # pays a reduction over the data and a branch, not four libm calls per element.
+    return lax.cond(any_large, _exact_half_angle, lambda x, loc, s, c: (s, c), x, loc, s, c)
+
+
+# Under vmap a batched lax.cond predicate turns into a select that runs both branches
+# for every element (NumPyro's vectorized chains would pay the libm calls always). The
+# batching rule applies the same function to the whole batch instead: one predicate.
+_large_argument_fix_vmap = custom_vmap(_large_argument_fix)
+
+
+@_large_argument_fix_vmap.def_vmap
+def _large_argument_fix_batched(axis_size, in_batched, x, loc, s, c, any_large):
+    args = [
+        a if batched else jnp.broadcast_to(a, (axis_size, *a.shape))
+        for a, batched in zip((x, loc, s, c), in_batched[:4], strict=True)
+    ]
+    if in_batched[4]:
+        any_large = jnp.any(any_large)
+    return _large_argument_fix_vmap(*args, any_large), (True, True)
+
+
+@jax.custom_jvp
+def _half_angle_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    any_large = jnp.any(_too_large(x)) | jnp.any(_too_large(loc))
+    x, loc = jnp.broadcast_arrays(x, loc)
+    consts = _CONSTS[np.dtype(x.dtype)]
+    # d + err == x - loc exactly (Knuth's TwoSum): the rounding of the difference (an
+    # ulp of 1e4 is 1e-3 in float32) is added back after the exact reduction of d.
+    d = x - loc
+    bb = d - x
+    err = (x - (d - bb)) - (loc + bb)
+    s, c = _sincos(0.5 * (_reduce_nowrap(d, consts) + err), consts)
+    return _large_argument_fix_vmap(x, loc, s, c, any_large)
+
+
+@_half_angle_diff.defjvp
+def _half_angle_diff_jvp(primals, tangents):
+    # d/dx (sin h, cos h) with h = (x - loc)/2; custom_vmap has no reverse mode, so the
+    # rule is given here (linear in the tangents: transposes for reverse mode).
+    s, c = _half_angle_diff(*primals)
+    th = 0.5 * (tangents[0] - tangents[1])
+    return (s, c), (c * th, -s * th)
+
+
+def half_angle_sincos_of_difference(
+    x: jnp.ndarray, loc: jnp.ndarray
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``(sin(h), cos(h))`` with ``h = (x - loc)/2`` for any real ``x`` and ``loc``.
+
+    :func:`half_angle_sincos` of ``x - loc`` while both are within
+    ``2**11 * 2pi`` (12,868 in float32, 3.3e6 in float64), where its Cody-Waite
+    reduction is exact, with the rounding error of ``x - loc`` itself added back after
+    the reduction (TwoSum). Beyond, ``x - loc`` would lose the digits that matter (at
+    ``x = 2.3e8`` in float32 the old path left the principal range and the density
+    its range), so ``x`` and ``loc`` are reduced separately by XLA's exact ``sin``/``cos``
+    and combined with the subtraction formulas: the half-angle of the exact difference of
+    the two floats, to a few ulp absolute. ``cos(h)`` may then be negative (the pair still
+    describes the same angle: ``s**2``, ``s*c`` are unchanged). Both paths are checked
+    against mpmath in tests/test_fastmath.py. NaN/inf give NaN.
+    """
+    x, _, _ = _prep(x)
+    loc = jnp.asarray(loc, x.dtype)
+    return _half_angle_diff(x, loc)
 
 
 def tan_pi(s: jnp.ndarray) -> jnp.ndarray:

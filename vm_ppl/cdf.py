@@ -153,7 +153,10 @@ def _cdf_normal(r: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
        \xi = z - \frac{z^3}{\left(\frac{c - 2z^2 - 16}{3}
        - \frac{z^4 + \frac74 z^2 + \frac{167}{2}}{c - 56 - z^2 + 3}\right)^2}.
     """
-    z = _SQRT_2_OVER_PI * _inv_i0e(k) * jnp.sin(0.5 * r)
+    # |z| <= 40 changes nothing (Phi(+-38.5) is already 0 or 1 in float64, and the
+    # correction below only moves xi away from 0) but keeps z^4 finite: at k above
+    # ~1e207 (float64) or ~6e26 (float32) it overflowed to inf/inf = NaN.
+    z = jnp.clip(_SQRT_2_OVER_PI * _inv_i0e(k) * jnp.sin(0.5 * r), -40.0, 40.0)
     z2 = z * z
     c = 24.0 * k
     den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2)
@@ -284,53 +287,77 @@ def cdf(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     >>> float(cdf(0.0, 0.0, 2.0))
     0.5
     """
-    x, loc, concentration = promote_float(x, loc, concentration)
+    x, loc, concentration = promote_float(
+        x, loc, concentration, names=("x", "loc", "concentration")
+    )
     x, loc, concentration = jnp.broadcast_arrays(x, loc, concentration)
     return _cdf_jit(x, loc, concentration)
 
 
 def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
-    """Solve F_0(r) = q on [-pi, pi] for q in [0, 1] and valid k (fixed step count)."""
+    """Solve F_0(r) = q on [-pi, pi] for q in [0, 1] and valid k (fixed step count).
+
+    The lower half is solved and mirrored: F_0(-r) = 1 - F_0(r) exactly, and 1 - q is
+    exact for q >= 1/2 (Sterbenz), so both tails get the same treatment. On the lower
+    half the Newton iteration runs on log F_0 - log q: the lower tail of F_0 is close to
+    exponential in r, where Newton on F_0 itself gains only a factor e per step (it
+    stalled at F_0 = 1e-7 for q = 1e-20, k = 30) while Newton on the logarithm is
+    exact. Where F_0 is below its own rounding (the series carries absolute, not
+    relative, accuracy), any r with F_0(r) within that rounding of q is an answer; the
+    bracket keeps the iterate there.
+    """
     dtype = q.dtype
     steps = _ICDF_STEPS_64 if jnp.finfo(dtype).bits == 64 else _ICDF_STEPS_32
     pi = jnp.asarray(math.pi, dtype)
+    tiny = jnp.finfo(dtype).tiny
+    upper = q > 0.5
+    qq = jnp.where(upper, 1.0 - q, q)  # in [0, 1/2], exact
+    # Denormal (or zero) q: the answer is -pi + O(q) to working precision, and log q
+    # would flush to -inf on CPUs that treat denormals as zero.
+    qt = jnp.maximum(qq, tiny)
+    log_q = jnp.log(qt)
 
     # Initial guess (measured: it leaves at most 5 Newton steps to 1e-14 for every k).
     # k >= 1: invert the leading normal term, Phi(z) = q with
     # z = sqrt(2/pi) sin(r/2) / i0e(k). k < 1: the cdf is close to its first two Fourier
     # terms, 1/2 + r/2pi + (A(k)/pi) sin r; solve r + 2A sin r = 2pi(q - 1/2) by three
     # cheap Newton steps (1 + 2A cos r >= 0.1 there).
-    qc = jnp.clip(q, jnp.finfo(dtype).tiny, 1.0 - jnp.finfo(dtype).epsneg)
-    s = ndtri(qc) * i0e(k) / _SQRT_2_OVER_PI
-    r_normal = 2.0 * jnp.arcsin(jnp.clip(s, -1.0, 1.0))
-    t = _TWO_PI * q - pi
+    s = ndtri(qt) * i0e(k) / _SQRT_2_OVER_PI
+    r_normal = 2.0 * jnp.arcsin(jnp.clip(s, -1.0, 0.0))
+    t = _TWO_PI * qq - pi
     a2 = 2.0 * bessel_ratio(k)
 
     def model_step(_, r):
         r = r - (r + a2 * jnp.sin(r) - t) / (1.0 + a2 * jnp.cos(r))
-        return jnp.clip(r, -pi, pi)
+        return jnp.clip(r, -pi, 0.0)
 
     r_fourier = lax.fori_loop(0, 3, model_step, t)
     r0 = jnp.where(k < 1.0, r_fourier, r_normal)
 
     def body(_, carry):
         r, lo, hi = carry
-        f = _cdf_std_raw(r, k) - q
-        lo = jnp.where(f <= 0.0, r, lo)
-        hi = jnp.where(f >= 0.0, r, hi)
+        f = _cdf_std_raw(r, k)
+        lo = jnp.where(f <= qt, r, lo)
+        hi = jnp.where(f >= qt, r, hi)
+        # F_0 is convex on [-pi, 0] (the density increases there): Newton on F_0 from
+        # the left of the root and on log F_0 from the right each land close to the root
+        # (beyond it), where Newton on F_0 alone crawls in an exponential tail from the
+        # right and Newton on log F_0 crawls where F_0 is nearly linear from the left.
         p = _pdf_std(r, k)
-        step = r - f / p
-        # Bisect when Newton leaves the bracket or the density underflowed (inf/NaN
-        # step). The bracket is closed: a converged step (f/p below an ulp of r) lands
-        # on r itself, which just became lo or hi, and must not trigger a bisection.
+        log_step = r - (jnp.log(jnp.where(f > qt, f, 1.0)) - log_q) * f / p
+        step = jnp.where(f > qt, log_step, r - (f - qt) / p)
+        # Bisect when Newton leaves the bracket, or F_0 <= 0 (rounding) or the density
+        # underflowed (inf/NaN step). The bracket is closed: a converged step lands on r
+        # itself, which just became lo or hi, and must not trigger a bisection.
         good = (step >= lo) & (step <= hi) & jnp.isfinite(step)
         r = jnp.where(good, step, 0.5 * (lo + hi))
         return r, lo, hi
 
     lo0 = jnp.full_like(q, -pi)
-    hi0 = jnp.full_like(q, pi)
+    hi0 = jnp.zeros_like(q)
     r, _, _ = lax.fori_loop(0, steps, body, (r0, lo0, hi0))
-    return jnp.where(q <= 0.0, -pi, jnp.where(q >= 1.0, pi, r))
+    r = jnp.where(qq <= 0.0, -pi, jnp.where(qq == 0.5, 0.0, r))
+    return jnp.where(upper, -r, r)
 
 
 @jax.custom_jvp
@@ -414,7 +441,9 @@ def icdf(q: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     >>> float(icdf(0.5, 1.0, 3.0))
     1.0
     """
-    q, loc, concentration = promote_float(q, loc, concentration)
+    q, loc, concentration = promote_float(
+        q, loc, concentration, names=("q", "loc", "concentration")
+    )
     q, loc, concentration = jnp.broadcast_arrays(q, loc, concentration)
     return _icdf_jit(q, loc, concentration)
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import half_angle_sincos
+from ._fastmath import half_angle_sincos_of_difference
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -41,8 +41,10 @@ def _normaliser(k: jnp.ndarray) -> jnp.ndarray:
 
 @jax.custom_jvp
 def _log_prob(x: jnp.ndarray, loc: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
-    s, _ = half_angle_sincos(x - loc)
-    return _normaliser(k) - 2.0 * k * (s * s)
+    s, _ = half_angle_sincos_of_difference(x, loc)
+    # (k s) s rather than k (s s): at k near the dtype's max, s*s underflows and 2k
+    # overflows, which gave inf * 0 = NaN.
+    return _normaliser(k) - 2.0 * ((k * s) * s)
 
 
 def _is_zero(t) -> bool:
@@ -52,12 +54,12 @@ def _is_zero(t) -> bool:
 def _log_prob_jvp(primals, tangents):
     x, loc, k = primals
     tx, tloc, tk = tangents
-    s, c = half_angle_sincos(x - loc)
+    s, c = half_angle_sincos_of_difference(x, loc)
     s2 = s * s
-    out = _normaliser(k) - 2.0 * k * s2
+    out = _normaliser(k) - 2.0 * ((k * s) * s)
     tangent = jnp.zeros_like(out)
     if not (_is_zero(tx) and _is_zero(tloc)):
-        dx = -2.0 * k * (s * c)  # d/dx = -k sin(x - loc); d/dloc = -d/dx
+        dx = -2.0 * ((k * s) * c)  # d/dx = -k sin(x - loc); d/dloc = -d/dx
         if not _is_zero(tx):
             tangent = tangent + dx * tx
         if not _is_zero(tloc):
@@ -111,5 +113,7 @@ def log_prob(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndar
     >>> float(log_prob(0.0, 0.0, 0.0))  # uniform: -log(2 pi)
     -1.8378770...
     """
-    x, loc, concentration = promote_float(x, loc, concentration)
+    x, loc, concentration = promote_float(
+        x, loc, concentration, names=("x", "loc", "concentration")
+    )
     return _log_prob(x, loc, concentration)

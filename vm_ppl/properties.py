@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from ._fastmath import half_angle_sincos
-from ._utils import promote_float, valid_concentration
+from ._utils import nan_unless_valid, promote_float
 from .bessel import bessel_ratio, log_i0e, one_minus_bessel_ratio
 
 __all__ = ["circular_variance", "entropy", "kl_divergence"]
@@ -33,11 +33,11 @@ def entropy(concentration: ArrayLike) -> jnp.ndarray:
 
     ``log(2 pi)`` at :math:`\kappa = 0` (uniform), about
     :math:`\tfrac12\log(2\pi e/\kappa)` for large :math:`\kappa`. NaN for invalid
-    concentration (negative, NaN, inf).
+    concentration (negative, NaN, inf), with NaN derivatives there too.
     """
-    (k,) = promote_float(concentration)
+    (k,) = promote_float(concentration, names=("concentration",))
     h = _LOG_2PI + log_i0e(k) + k * one_minus_bessel_ratio(k)
-    return jnp.where(valid_concentration(k), h, jnp.nan)
+    return nan_unless_valid(h, k)
 
 
 def circular_variance(concentration: ArrayLike) -> jnp.ndarray:
@@ -46,8 +46,8 @@ def circular_variance(concentration: ArrayLike) -> jnp.ndarray:
     1 at :math:`\kappa = 0`, about :math:`1/(2\kappa)` for large :math:`\kappa`, computed
     without cancellation. NaN for invalid concentration.
     """
-    (k,) = promote_float(concentration)
-    return jnp.where(valid_concentration(k), one_minus_bessel_ratio(k), jnp.nan)
+    (k,) = promote_float(concentration, names=("concentration",))
+    return nan_unless_valid(one_minus_bessel_ratio(k), k)
 
 
 def kl_divergence(
@@ -65,7 +65,9 @@ def kl_divergence(
     The second form is evaluated: exactly 0 for ``p == q``, no overflow, no
     cancellation. Broadcasts over all four arguments; NaN for invalid concentrations.
     """
-    loc_p, conc_p, loc_q, conc_q = promote_float(loc_p, conc_p, loc_q, conc_q)
+    loc_p, conc_p, loc_q, conc_q = promote_float(
+        loc_p, conc_p, loc_q, conc_q, names=("loc_p", "conc_p", "loc_q", "conc_q")
+    )
     a_p = bessel_ratio(conc_p)
     s, _ = half_angle_sincos(loc_p - loc_q)
     kl = (
@@ -74,5 +76,4 @@ def kl_divergence(
         + (conc_q - conc_p) * one_minus_bessel_ratio(conc_p)
         + 2.0 * conc_q * a_p * s * s
     )
-    ok = valid_concentration(conc_p) & valid_concentration(conc_q)
-    return jnp.where(ok, kl, jnp.nan)
+    return nan_unless_valid(kl, conc_p, conc_q)

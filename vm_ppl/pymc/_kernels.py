@@ -230,7 +230,7 @@ def ndtri(p: float) -> float:
 @register_jitable
 def _pdf_std(r: float, k: float) -> float:
     s = math.sin(0.5 * r)
-    return math.exp(-2.0 * k * (s * s) - math.log(i0e(k))) / TWO_PI
+    return math.exp(-2.0 * ((k * s) * s) - math.log(i0e(k))) / TWO_PI
 
 
 @register_jitable
@@ -256,7 +256,8 @@ def _cdf_std(r: float, k: float) -> float:
         ratio, v = _series_segment(r, k, 8, 1, ratio, v, s1, c1)
         ratio, v = _series_segment(r, k, 1, 0, ratio, v, s1, c1)
         return 0.5 + r / TWO_PI + v / math.pi
-    z = SQRT_2_OVER_PI * math.sin(0.5 * r) / i0e(k)
+    # |z| <= 40 leaves Phi unchanged and keeps z^4 finite at huge k (as the core).
+    z = min(40.0, max(-40.0, SQRT_2_OVER_PI * math.sin(0.5 * r) / i0e(k)))
     z2 = z * z
     c = 24.0 * k
     den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2)
@@ -280,8 +281,10 @@ def cdf(x: float, mu: float, k: float) -> float:
 def icdf(q: float, mu: float, k: float) -> float:
     r"""Inverse of :func:`cdf` on :math:`[\mu - \pi, \mu + \pi]`, as :func:`vm_ppl.icdf`.
 
-    Start from the inverted leading normal term (:math:`\kappa \ge 1`) or the two-term
-    Fourier model (:math:`\kappa < 1`), then ``ICDF_STEPS`` bracketed Newton steps.
+    The lower half is solved and mirrored (``1 - q`` is exact for ``q >= 1/2``). Start
+    from the inverted leading normal term (:math:`\kappa \ge 1`) or the two-term Fourier
+    model (:math:`\kappa < 1`), then ``ICDF_STEPS`` bracketed Newton steps: on
+    :math:`\log F_0` right of the root, on :math:`F_0` left of it (see the core).
     """
     if not (k >= 0.0) or math.isinf(k) or not (0.0 <= q <= 1.0):
         return math.nan
@@ -289,31 +292,37 @@ def icdf(q: float, mu: float, k: float) -> float:
         return mu - math.pi
     if q >= 1.0:
         return mu + math.pi
+    upper = q > 0.5
+    qq = 1.0 - q if upper else q
+    qt = max(qq, _TINY)
+    log_q = math.log(qt)
     if k < 1.0:
-        t = TWO_PI * q - math.pi
+        t = TWO_PI * qq - math.pi
         a2 = 2.0 * (1.0 - one_minus_ratio(k))
         r = t
         for _ in range(3):
             r = r - (r + a2 * math.sin(r) - t) / (1.0 + a2 * math.cos(r))
-            r = min(math.pi, max(-math.pi, r))
+            r = min(0.0, max(-math.pi, r))
     else:
-        qc = min(1.0 - _EPSNEG, max(_TINY, q))
-        s = ndtri(qc) * i0e(k) / SQRT_2_OVER_PI
-        r = 2.0 * math.asin(min(1.0, max(-1.0, s)))
+        s = ndtri(qt) * i0e(k) / SQRT_2_OVER_PI
+        r = 2.0 * math.asin(min(0.0, max(-1.0, s)))
     lo = -math.pi
-    hi = math.pi
+    hi = 0.0
     for _ in range(ICDF_STEPS):
-        f = _cdf_std(r, k) - q
-        if f <= 0.0:
+        f = _cdf_std(r, k)
+        if f <= qt:
             lo = r
-        if f >= 0.0:
+        if f >= qt:
             hi = r
-        step = r - f / _pdf_std(r, k)
+        p = _pdf_std(r, k)
+        step = math.nan
+        if p > 0.0:
+            step = r - (math.log(f) - log_q) * f / p if f > qt else r - (f - qt) / p
         if lo <= step <= hi and not math.isinf(step):
             r = step
         else:
             r = 0.5 * (lo + hi)
-    return mu + r
+    return mu - r if upper else mu + r
 
 
 @register_jitable
@@ -409,7 +418,7 @@ static double vm_ppl_ndtri(double p) {{
 }}
 static double vm_ppl_pdf_std(double r, double k) {{
     double s = sin(0.5 * r);
-    return exp(-2.0 * k * (s * s) - log(vm_ppl_i0e(k))) / {TWO_PI!r};
+    return exp(-2.0 * ((k * s) * s) - log(vm_ppl_i0e(k))) / {TWO_PI!r};
 }}
 static void vm_ppl_series_segment(double r, double k, int top, int bottom, double *ratio,
                                   double *v, double s1, double c1) {{
@@ -430,6 +439,7 @@ static double vm_ppl_cdf_std(double r, double k) {{
         return 0.5 + r / {TWO_PI!r} + v / M_PI;
     }}
     z = {SQRT_2_OVER_PI!r} * sin(0.5 * r) / vm_ppl_i0e(k);
+    z = z < -40.0 ? -40.0 : (z > 40.0 ? 40.0 : z);
     z2 = z * z; c = 24.0 * k;
     den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2);
     return vm_ppl_ndtr(z - z * z2 / (den * den));
@@ -443,30 +453,36 @@ static double vm_ppl_cdf(double x, double mu, double k) {{
     return (f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f)) + n;
 }}
 static double vm_ppl_icdf(double q, double mu, double k) {{
-    double r, lo = -M_PI, hi = M_PI, f, step;
+    double r, lo = -M_PI, hi = 0.0, f, p, step, qq, qt, log_q;
+    int upper;
     if (!(k >= 0.0) || isinf(k) || !(q >= 0.0 && q <= 1.0)) return NAN;
     if (q <= 0.0) return mu - M_PI;
     if (q >= 1.0) return mu + M_PI;
+    upper = q > 0.5;
+    qq = upper ? 1.0 - q : q;
+    qt = qq < {_TINY!r} ? {_TINY!r} : qq;
+    log_q = log(qt);
     if (k < 1.0) {{
-        double t = {TWO_PI!r} * q - M_PI, a2 = 2.0 * (1.0 - vm_ppl_one_minus_ratio(k));
+        double t = {TWO_PI!r} * qq - M_PI, a2 = 2.0 * (1.0 - vm_ppl_one_minus_ratio(k));
         r = t;
         for (int i = 0; i < 3; i++) {{
             r = r - (r + a2 * sin(r) - t) / (1.0 + a2 * cos(r));
-            r = r < -M_PI ? -M_PI : (r > M_PI ? M_PI : r);
+            r = r < -M_PI ? -M_PI : (r > 0.0 ? 0.0 : r);
         }}
     }} else {{
-        double qc = q < {_TINY!r} ? {_TINY!r} : (q > 1.0 - {_EPSNEG!r} ? 1.0 - {_EPSNEG!r} : q);
-        double s = vm_ppl_ndtri(qc) * vm_ppl_i0e(k) / {SQRT_2_OVER_PI!r};
-        r = 2.0 * asin(s < -1.0 ? -1.0 : (s > 1.0 ? 1.0 : s));
+        double s = vm_ppl_ndtri(qt) * vm_ppl_i0e(k) / {SQRT_2_OVER_PI!r};
+        r = 2.0 * asin(s < -1.0 ? -1.0 : (s > 0.0 ? 0.0 : s));
     }}
     for (int i = 0; i < {ICDF_STEPS}; i++) {{
-        f = vm_ppl_cdf_std(r, k) - q;
-        if (f <= 0.0) lo = r;
-        if (f >= 0.0) hi = r;
-        step = r - f / vm_ppl_pdf_std(r, k);
+        f = vm_ppl_cdf_std(r, k);
+        if (f <= qt) lo = r;
+        if (f >= qt) hi = r;
+        p = vm_ppl_pdf_std(r, k);
+        step = NAN;
+        if (p > 0.0) step = f > qt ? r - (log(f) - log_q) * f / p : r - (f - qt) / p;
         r = (step >= lo && step <= hi && !isinf(step)) ? step : 0.5 * (lo + hi);
     }}
-    return mu + r;
+    return upper ? mu - r : mu + r;
 }}
 #endif
 """

@@ -25,7 +25,7 @@ from .ops import (
 )
 from .random import VonMisesRV
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # bump on any change of _kernels (numba's on-disk cache key)
 
 # Compile the shared pure-Python kernels (module-level, so numba resolves them as
 # globals of each other).

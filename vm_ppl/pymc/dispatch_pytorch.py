@@ -94,7 +94,7 @@ def ratio_derivative(k: torch.Tensor) -> torch.Tensor:
 
 def _pdf_std(r: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     s = torch.sin(0.5 * r)
-    return torch.exp(-2.0 * k * (s * s) - torch.log(torch.special.i0e(k))) / K.TWO_PI
+    return torch.exp(-2.0 * ((k * s) * s) - torch.log(torch.special.i0e(k))) / K.TWO_PI
 
 
 def _cdf_std(r: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ def _cdf_std(r: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             v = ratio * (sn / n + v)
             sn, cn = sn * c1 - cn * s1, cn * c1 + sn * s1
     series = 0.5 + r / K.TWO_PI + v / math.pi
-    z = K.SQRT_2_OVER_PI * torch.sin(0.5 * r) / torch.special.i0e(k)
+    z = torch.clamp(K.SQRT_2_OVER_PI * torch.sin(0.5 * r) / torch.special.i0e(k), -40.0, 40.0)
     z2 = z * z
     c = 24.0 * k
     den = (c - 2.0 * z2 - 16.0) / 3.0 - (z2 * z2 + 1.75 * z2 + 83.5) / (c - 53.0 - z2)
@@ -134,29 +134,37 @@ def cdf(x: torch.Tensor, mu: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def icdf(q: torch.Tensor, mu: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     r"""Inverse of :func:`cdf` on :math:`[\mu - \pi, \mu + \pi]` (as :func:`._kernels.icdf`)."""
     q, mu, k = torch.broadcast_tensors(q, mu, k)
+    # Lower half, mirrored (1 - q is exact for q >= 1/2), as the core.
+    upper = q > 0.5
+    qq = torch.where(upper, 1.0 - q, q)
+    qt = torch.clamp(qq, min=K._TINY)
+    log_q = torch.log(qt)
     # Start, kappa < 1: the two-term Fourier model t = r + 2A sin r, three Newton steps.
-    t = K.TWO_PI * q - math.pi
+    t = K.TWO_PI * qq - math.pi
     a2 = 2.0 * (1.0 - one_minus_ratio(k))
     r_fourier = t
     for _ in range(3):
         r_fourier = r_fourier - (r_fourier + a2 * torch.sin(r_fourier) - t) / (
             1.0 + a2 * torch.cos(r_fourier))
-        r_fourier = torch.clamp(r_fourier, -math.pi, math.pi)
+        r_fourier = torch.clamp(r_fourier, -math.pi, 0.0)
     # Start, kappa >= 1: the inverted leading normal term.
-    qc = torch.clamp(q, K._TINY, 1.0 - K._EPSNEG)
-    s = torch.special.ndtri(qc) * torch.special.i0e(k) / K.SQRT_2_OVER_PI
-    r_normal = 2.0 * torch.asin(torch.clamp(s, -1.0, 1.0))
+    s = torch.special.ndtri(qt) * torch.special.i0e(k) / K.SQRT_2_OVER_PI
+    r_normal = 2.0 * torch.asin(torch.clamp(s, -1.0, 0.0))
     r = torch.where(k < 1.0, r_fourier, r_normal)
     lo = torch.full_like(r, -math.pi)
-    hi = torch.full_like(r, math.pi)
+    hi = torch.zeros_like(r)
     for _ in range(K.ICDF_STEPS):
-        f = _cdf_std(r, k) - q
-        lo = torch.where(f <= 0.0, r, lo)
-        hi = torch.where(f >= 0.0, r, hi)
-        step = r - f / _pdf_std(r, k)
-        inside = (step >= lo) & (step <= hi) & ~torch.isinf(step)
+        f = _cdf_std(r, k)
+        lo = torch.where(f <= qt, r, lo)
+        hi = torch.where(f >= qt, r, hi)
+        p = _pdf_std(r, k)
+        # Newton on log F_0 right of the root, on F_0 left of it (see the core).
+        log_step = r - (torch.log(torch.where(f > qt, f, 1.0)) - log_q) * f / p
+        step = torch.where(f > qt, log_step, r - (f - qt) / p)
+        inside = (step >= lo) & (step <= hi) & torch.isfinite(step)
         r = torch.where(inside, step, 0.5 * (lo + hi))
-    out = torch.where(q <= 0.0, -math.pi, torch.where(q >= 1.0, math.pi, r)) + mu
+    r = torch.where(qq <= 0.0, -math.pi, r)
+    out = torch.where(upper, -r, r) + mu
     bad = _invalid_k(k) | ~((q >= 0.0) & (q <= 1.0))
     return torch.where(bad, math.nan, out)
 

@@ -14,6 +14,7 @@ Differences from ``pm.VonMises`` (PyMC 5.28):
 
 from __future__ import annotations
 
+import numpy as np
 import pytensor.tensor as pt
 from pymc.distributions.continuous import Continuous
 from pymc.distributions.dist_math import check_icdf_value, check_parameters
@@ -66,9 +67,15 @@ class VonMises(Continuous):
     -----
     Values may lie in any :math:`2\pi` window (the density is periodic); draws are in
     :math:`[-\pi, \pi)`. Latent variables get :data:`circular` as default transform.
-    ``logcdf`` is :math:`\log F` with :math:`F(x) = \int_{\mu-\pi}^x f`
-    (so :math:`F(\mu) = 1/2`, :math:`F(x + 2\pi) = F(x) + 1`, SciPy's convention);
-    ``icdf`` is its inverse on :math:`[\mu - \pi, \mu + \pi)`.
+    ``logcdf`` is periodic: :math:`\log F(x')` with :math:`F(x') = \int_{\mu-\pi}^{x'} f`
+    and :math:`x'` the representative of the value in the window
+    :math:`[\mu - \pi, \mu + \pi)` (so :math:`F(\mu) = 1/2`, :math:`F(\mu - \pi) = 0`,
+    and an angle in :math:`[0, 2\pi)` gets the same probability as its equivalent in
+    :math:`[-\pi, \pi)`): a log-probability, never positive, on every backend, so
+    ``pm.Censored`` works on data in any window. ``icdf`` is its inverse, with values in
+    :math:`[\mu - \pi, \mu + \pi]`: ``icdf(exp(logcdf(x)))`` equals ``x`` modulo
+    :math:`2\pi`. (The core :func:`vm_ppl.cdf` keeps SciPy's cumulative convention,
+    :math:`F(x + 2\pi) = F(x) + 1`, which is not a probability outside the window.)
 
     References
     ----------
@@ -95,9 +102,11 @@ class VonMises(Continuous):
         return check_parameters(vonmises_logp(value, mu, kappa), kappa > 0, msg="kappa > 0")
 
     def logcdf(value, mu, kappa):
-        return check_parameters(
-            pt.log(vonmises_cdf(value, mu, kappa)), kappa > 0, msg="kappa > 0"
-        )
+        # The value's representative in [mu - pi, mu + pi) (see the class notes): a
+        # probability, so log F <= 0 for every value, also data in [0, 2 pi).
+        d = value - mu
+        r = d - 2.0 * np.pi * pt.floor((d + np.pi) / (2.0 * np.pi))
+        return check_parameters(pt.log(vonmises_cdf(r, 0.0, kappa)), kappa > 0, msg="kappa > 0")
 
     def icdf(value, mu, kappa):
         res = check_icdf_value(vonmises_icdf(value, mu, kappa), value)
