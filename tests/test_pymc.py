@@ -436,6 +436,8 @@ def test_detect_multimodality(vmp):
 
 @pytest.mark.parametrize("mode", BACKENDS)
 def test_logcdf_icdf_backends(vmp, mode):
+    """logcdf is periodic (the window [mu - pi, mu + pi) holding the value), never positive,
+    and icdf inverts it down to denormal tails, on every backend."""
     x, q, k = pt.dvector("x"), pt.dvector("q"), pt.dscalar("k")
     d = vmp.VonMises.dist(0.4, k)
     lc, ic = pm.logcdf(d, x), pm.icdf(d, q)
@@ -443,20 +445,38 @@ def test_logcdf_icdf_backends(vmp, mode):
         # Native code on NUMBA: any object-mode fallback is an error.
         warnings.simplefilter("error" if mode == "NUMBA" else "ignore")
         f = pytensor.function([x, q, k], [lc, ic, pytensor.grad(lc.sum(), x)], mode=mode)
-        xs = np.array([-2.0, 0.0, 0.4, 1.5, 3.0, 0.4 + 2 * np.pi])
-        qs = np.array([0.0, 1e-9, 0.3, 0.5, 0.9, 1.0])
-        for kappa in (0.5, 3.0, 80.0):
+    # Data in [0, 2 pi) too: 2 pi and 5.5 lie outside [0.4 - pi, 0.4 + pi).
+    xs = np.array([-2.0, 0.0, 0.4, 1.5, 3.0, 0.4 + 2 * np.pi, 2 * np.pi, 5.5])
+    window = (xs - 0.4 + np.pi) % (2 * np.pi) - np.pi + 0.4
+    qs = np.array([0.0, 5e-324, 1e-300, 1e-20, 1e-9, 0.3, 0.5, 0.9, 1 - 1e-12, 1.0])
+    for kappa in (0.5, 3.0, 30.0, 80.0, 1e250):
+        with np.errstate(divide="ignore", invalid="ignore"):  # d log F / dx at F = 0
             lcdf, quant, g = (np.asarray(o) for o in f(xs, qs, kappa))
-            with jax.enable_x64(True):  # the core (SciPy is off by 3e-6 above kappa = 50)
-                ref = np.asarray(vm_ppl.cdf(xs[:-1], 0.4, kappa))
-            np.testing.assert_allclose(np.exp(lcdf[:-1]), ref, rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(np.exp(lcdf[-1]), 1.5, rtol=1e-12)  # one more turn
+        assert np.all(lcdf <= 0.0)
+        with jax.enable_x64(True):  # the core (SciPy is off by 3e-6 above kappa = 50)
+            ref = np.asarray(vm_ppl.cdf(window, 0.4, kappa))
+            back = np.asarray(vm_ppl.cdf(quant, 0.4, kappa))
+            # Rounding the angle to a double moves the cdf by up to pdf * ulp(x).
+            pdf_q = np.exp(np.asarray(vm_ppl.log_prob(quant, 0.4, kappa)))
+        np.testing.assert_allclose(np.exp(lcdf), ref, rtol=1e-12, atol=1e-14)
+        assert np.all(np.abs(back - qs) <= 2e-15 + 1e-10 * qs + pdf_q * np.abs(np.spacing(quant)))
+        np.testing.assert_allclose(np.asarray(quant)[[0, -1]], [0.4 - np.pi, 0.4 + np.pi])
+        if kappa < 1e3:
             pdf = np.exp(st.vonmises.logpdf(xs, kappa, loc=0.4))
             np.testing.assert_allclose(g, pdf / np.exp(lcdf), rtol=1e-9)
-            with jax.enable_x64(True):
-                back = np.asarray(vm_ppl.cdf(quant[1:-1], 0.4, kappa))
-            np.testing.assert_allclose(back, qs[1:-1], rtol=1e-10, atol=1e-14)
-            np.testing.assert_allclose(np.asarray(quant)[[0, -1]], [0.4 - np.pi, 0.4 + np.pi])
+
+
+def test_censored_on_data_in_zero_two_pi(vmp):
+    """pm.Censored needs a log-probability cdf: data in [0, 2 pi) gave NaN before."""
+    rng = np.random.default_rng(3)
+    y = rng.vonmises(0.5, 2.0, 50) % (2 * np.pi)
+    upper = 5.0
+    with pm.Model() as m:
+        mu = pm.Normal("mu", 0.5, 1.0)
+        pm.Censored("y", vmp.VonMises.dist(mu, 2.0), lower=None, upper=upper,
+                    observed=np.minimum(y, upper))
+    logp = m.compile_logp()(m.initial_point())
+    assert np.isfinite(logp)
 
 
 def test_import_does_not_import_torch():
