@@ -181,13 +181,12 @@ def _log_i0(x: jnp.ndarray) -> jnp.ndarray:
     ax = jnp.abs(x)
     # Small x: log1p of the power series of I0 - 1 avoids the cancellation in
     # log(i0e(x)) + x (which loses all digits of log I0(x) ~ x^2/4 at x = 1e-8).
-    # float32: up to x = 3, where log(i0e(x)) + x would still lose ~3 bits (10 ulp at
-    # x = 1.1); 12 terms leave a truncation of 3e-12 there.
-    f32 = x.dtype == jnp.float32
-    small = ax < (3.0 if f32 else 1.0)
+    # Up to x = 3, where log(i0e(x)) + x would still lose ~3 bits (10 ulp at x = 1.1);
+    # 12 (float32) or 17 (float64) terms leave a truncation below 3e-12 / 1e-23 there.
+    small = ax < 3.0
     y = jnp.where(small, ax, 0.0) ** 2 / 4.0
     term = jnp.zeros_like(y)
-    for m in range(12 if f32 else 10, 0, -1):  # I0(x) - 1 = sum_m y^m / (m!)^2, nested
+    for m in range(12 if x.dtype == jnp.float32 else 17, 0, -1):  # I0 - 1 = sum y^m/(m!)^2
         term = y / (m * m) * (1.0 + term)
     return jnp.where(small, jnp.log1p(term), jnp.log(i0e(ax)) + ax)
 
@@ -203,8 +202,10 @@ def log_i0(x: ArrayLike) -> jnp.ndarray:
 
     .. math:: \log I_0(x) = \log \mathrm{i0e}(x) + |x|,
 
-    with a power series of :math:`I_0 - 1` for :math:`|x| < 1`, so the result has full
-    relative accuracy from ``x = 0`` to ``1e8`` and beyond. The derivative is
+    with a power series of :math:`I_0 - 1` for :math:`|x| < 3`, so the result has full
+    relative accuracy from ``x = 0`` to ``1e8`` and beyond: measured maximum relative
+    error against mpmath 1.6e-7 (float32) and 3.1e-16 (float64) on 1,410 points of
+    [0, 1e8] (tests/test_bessel.py::test_dense_against_mpmath). The derivative is
     :math:`A(x) = I_1(x)/I_0(x)` (custom JVP).
     """
     (x,) = promote_float(x, names=("x",))
@@ -230,9 +231,13 @@ def _bessel_ratio_jvp(primals, tangents):
 def bessel_ratio(x: ArrayLike) -> jnp.ndarray:
     r"""Ratio :math:`A(x) = I_1(x) / I_0(x)`, the mean resultant length of a von Mises.
 
-    Odd in ``x``; computed from exponentially scaled Bessel functions, so stable for
-    :math:`|x|` up to ``1e8`` and beyond. Derivative :math:`A'(x) = 1 - A/x - A^2`
-    (see :func:`bessel_ratio_derivative`).
+    Odd in ``x``; computed from exponentially scaled Bessel functions (float64) or, in
+    float32, from a Chebyshev interpolant of :math:`A/x` below 3 and :math:`1 - (1 - A)`
+    above, so stable for :math:`|x|` up to ``1e8`` and beyond and independent of the CPU's
+    rounding of ``i0e``/``i1e``. Measured maximum relative error against mpmath on 1,410
+    points of [0, 1e8]: 1.1e-7 (float32), 1.2e-15 (float64)
+    (tests/test_bessel.py::test_dense_against_mpmath). Derivative
+    :math:`A'(x) = 1 - A/x - A^2` (see :func:`bessel_ratio_derivative`).
     """
     (x,) = promote_float(x, names=("x",))
     return _bessel_ratio(x)
@@ -264,8 +269,13 @@ def one_minus_bessel_ratio(x: ArrayLike) -> jnp.ndarray:
 
     For :math:`x` above 20 (float64) or 10 (float32) the asymptotic series
     :math:`1 - A(x) \sim \tfrac{1}{2x} + \tfrac{1}{8x^2} + \tfrac{1}{8x^3} + \dots`
-    (25 or 17 terms) is used [1]_; below, :math:`(\mathrm{i0e} - \mathrm{i1e})/\mathrm{i0e}`.
-    In float32 at ``x = 1e6`` the naive ``1 - A`` has ~10 % error; this has ~1 ulp.
+    (25 or 17 terms) is used [1]_; below, :math:`(\mathrm{i0e} - \mathrm{i1e})/\mathrm{i0e}`
+    in float64 and, in float32, a Chebyshev interpolant of :math:`(1 - A)(1 + 2x)` (the
+    direct form cancels by up to 20x there, which made the result depend on the CPU). In
+    float32 at ``x = 1e6`` the naive ``1 - A`` has ~10 % error. Measured maximum relative
+    error against mpmath on 1,410 points of [0, 1e8]: 1.9e-7 (float32, 3 ulp), 1.4e-14
+    (float64, from the cancellation below 20) (tests/test_bessel.py::test_dense_against_mpmath).
+    Derivative :math:`-A'(x)` (custom JVP, exact at 0).
     """
     (x,) = promote_float(x, names=("x",))
     return _one_minus_bessel_ratio(x)
@@ -291,7 +301,10 @@ def bessel_ratio_derivative(x: ArrayLike) -> jnp.ndarray:
     r""":math:`A'(x) = 1 - A(x)/x - A(x)^2`, with the asymptotic series at large ``|x|``.
 
     Even in ``x``; :math:`A'(0) = 1/2` and :math:`A'(x) \sim 1/(2x^2)` as
-    :math:`x \to \infty`.
+    :math:`x \to \infty`. Below the switch float32 uses a Chebyshev interpolant of
+    :math:`A'(x)(1 + 2x^2)`. Measured maximum relative error against mpmath on 1,410
+    points of [0, 1e8]: 5.0e-7 (float32), 4.9e-13 (float64, where the direct form cancels
+    by up to 40x just below 20) (tests/test_bessel.py::test_dense_against_mpmath).
     """
     (x,) = promote_float(x, names=("x",))
     return _bessel_ratio_derivative(x)

@@ -298,11 +298,11 @@ def _icdf_std(q: jnp.ndarray, k: jnp.ndarray) -> jnp.ndarray:
     """Solve F_0(r) = q on [-pi, pi] for q in [0, 1] and valid k (fixed step count).
 
     The lower half is solved and mirrored: F_0(-r) = 1 - F_0(r) exactly, and 1 - q is
-    exact for q >= 1/2 (Sterbenz), so both tails get the same treatment. On the lower
-    half the Newton iteration runs on log F_0 - log q: the lower tail of F_0 is close to
+    exact for q >= 1/2 (Sterbenz), so both tails get the same treatment. Right of the
+    root the Newton iteration runs on log F_0 - log q: the lower tail of F_0 is close to
     exponential in r, where Newton on F_0 itself gains only a factor e per step (it
-    stalled at F_0 = 1e-7 for q = 1e-20, k = 30) while Newton on the logarithm is
-    exact. Where F_0 is below its own rounding (the series carries absolute, not
+    stalled at F_0 = 1e-7 for q = 1e-20, k = 30); left of the root, where F_0 is close
+    to linear, it runs on F_0. Where F_0 is below its own rounding (the series carries absolute, not
     relative, accuracy), any r with F_0(r) within that rounding of q is an answer; the
     bracket keeps the iterate there.
     """
@@ -429,8 +429,16 @@ def icdf(q: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     :math:`\Phi(\sqrt{2/\pi}\,\sin(r/2)/\mathrm{i0e}(\kappa)) = q`, for
     :math:`\kappa \ge 1`, and below it the root of the first two Fourier terms,
     :math:`r + 2A(\kappa)\sin r = 2\pi(q - \tfrac12)`; from either, at most 5 Newton
-    steps reach 1e-14 (measured). ``cdf(icdf(q))`` reproduces ``q`` to ~3e-15 in
-    float64 and ~1e-7 in float32.
+    steps reach 1e-14 (measured). The lower half is solved and mirrored, with Newton on
+    :math:`\log F` right of the root, so deep tails converge too. ``cdf(icdf(q))``
+    reproduces ``q`` for every ``q`` in :math:`[0, 1]`, denormals included, and every
+    :math:`\kappa`: measured maximum absolute error 1.6e-16 (float64) and 6.0e-8
+    (float32) over 18 ``q`` from 0 to 1 and 19 :math:`\kappa` from 0 to the dtype's
+    maximum (tests/test_cdf.py::test_icdf_round_trip_grid_to_denormals); with
+    ``loc != 0`` add what rounding ``loc + r`` to the dtype moves the cdf, at most
+    :math:`p(x)` times an ulp of ``x`` (tests/test_hypothesis.py::test_icdf_cdf_round_trip).
+    Where the cdf itself only has absolute accuracy (the series' lower tail, below about
+    1e-16 in float64), the answer is any angle whose cdf is within that of ``q``.
 
     Derivatives (custom JVP) by the implicit function theorem:
     :math:`\partial_q x = 1/p(x)`, :math:`\partial_\mu x = 1` and
