@@ -272,7 +272,9 @@ def cdf(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:
     with :math:`N = 64` (32) terms and Bessel ratios from the backward recurrence; above
     it Hill's corrected normal approximation. The absolute error (measured against
     mpmath quadrature) is below 1e-11 in float64 for every :math:`\kappa \in [0, \infty)`
-    (7e-12 at the switch, 2e-15 elsewhere) and about 1e-7 in float32. In the tails,
+    (7e-12 at the switch, 2e-15 elsewhere) and about 1e-7 in float32, measured on 20
+    concentrations from 0 to 1e8 (tests/test_cdf.py::test_accuracy_float64 and
+    ::test_accuracy_float32 assert 1e-10 and 1e-6). In the tails,
     where :math:`F` grows by less than an ulp per step, the series is monotone only up
     to its ~1 ulp rounding noise.
 
