@@ -28,9 +28,50 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 #: ``vm-ppl bench NAME`` -> module of :mod:`vm_ppl.bench` (each has ``main(argv)``).
 BENCHMARKS = {"core": "core", "numpyro-ess": "numpyro_ess", "ess": "ess",
               "throughput": "throughput"}
+
+
+#: Initial values of the NUTS chains (same for every chain: no label switching between
+#: chains of the mixture). Mixture: a concentrated and a broad component.
+ONE_INIT = {"mu": 0.3, "kappa": 2.0}
+MIXTURE_INIT = {"w": np.array([0.6, 0.4]), "mu": np.array([0.2, 1.5]),
+                "kappa": np.array([8.0, 0.5])}
+
+
+def von_mises_model(y=None, n: int | None = None) -> None:
+    """NumPyro model: ``y ~ VonMises(mu, kappa)``, ``mu ~ U(circle)``, ``kappa ~ Gamma(2,
+    0.2)``; ``y`` may be ``None`` with ``n`` given (prior / posterior predictive)."""
+    import numpyro
+    import numpyro.distributions as nd
+
+    from .numpyro import CircularUniform, VonMises
+
+    mu = numpyro.sample("mu", CircularUniform())
+    kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
+    with numpyro.plate("obs", n if y is None else y.shape[0]):
+        numpyro.sample("y", VonMises(mu, kappa), obs=y)
+
+
+def von_mises_mixture_model(y=None, n: int | None = None) -> None:
+    """NumPyro model: two-component von Mises mixture (``MixtureSameFamily`` of
+    :class:`vm_ppl.numpyro.VonMises`), ``w ~ Dirichlet(2, 2)``, ``mu_k ~ U(circle)``,
+    ``kappa_k ~ Gamma(2, 0.2)``."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+
+    from .numpyro import CircularUniform, VonMises
+
+    w = numpyro.sample("w", nd.Dirichlet(jnp.full(2, 2.0)))
+    mu = numpyro.sample("mu", CircularUniform((2,)).to_event(1))
+    kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2).expand([2]).to_event(1))
+    mix = nd.MixtureSameFamily(nd.Categorical(probs=w), VonMises(mu, kappa))
+    with numpyro.plate("obs", n if y is None else y.shape[0]):
+        numpyro.sample("y", mix, obs=y)
 
 
 def _progress(msg: str) -> None:
