@@ -366,7 +366,7 @@ def plot_pit_ecdf(pit, ax=None, ci_prob: float = 0.94, label: str | None = None,
     ax.set_xlabel("PIT")
     ax.set_ylabel("ECDF - uniform")
     if label:
-        ax.set_title(label)
+        ax.set_title(label, fontsize=9)
     return ax
 
 
