@@ -353,8 +353,14 @@ def plot_pit_ecdf(pit, ax=None, ci_prob: float = 0.94, label: str | None = None,
     from scipy import stats
 
     pit = np.asarray(pit, dtype=float).ravel()
+
+    def rvs(n, random_state=None):  # PIT values are continuous: calibrate bands on U(0, 1)
+        return stats.uniform.rvs(size=n, random_state=random_state)
+
     ax = az.plot_ecdf(
         pit,
+        eval_points=np.linspace(0.0, 1.0, 201),
+        rvs=rvs,
         cdf=stats.uniform(0, 1).cdf,
         difference=True,
         confidence_bands=True,
