@@ -132,25 +132,27 @@ def test_circular_pit_matches_scipy_and_quadrature():
 # ------------------------------------------------------------- fitted models (NumPyro)
 
 
-def _fit_numpyro(model, y, init, seed=0, draws=300):
-    import jax
-    import jax.numpy as jnp
+def _mcmc(model, init, draws=200):
     from numpyro.infer import MCMC, NUTS, init_to_value
 
-    mcmc = MCMC(
+    # jit_model_args: one compilation serves several data sets of the same size
+    return MCMC(
         NUTS(model, init_strategy=init_to_value(values=init)),
         num_warmup=draws,
         num_samples=draws,
         num_chains=2,
         chain_method="sequential",
         progress_bar=False,
+        jit_model_args=True,
     )
-    mcmc.run(jax.random.key(seed), jnp.asarray(y))
-    return mcmc
 
 
 @pytest.fixture(scope="module")
 def fits():
+    """name -> (y, idata, samples, mcmc); "good" keeps its MCMC for the PPC test."""
+    import jax
+    import jax.numpy as jnp
+
     from vm_ppl.cli import MIXTURE_INIT, ONE_INIT, von_mises_mixture_model, von_mises_model
 
     rng = np.random.default_rng(7)
@@ -159,16 +161,17 @@ def fits():
     comp = rng.random(n) < 0.6
     mix = np.where(comp, rng.vonmises(0.3, 20.0, n), rng.vonmises(2.5, 1.0, n))
     mix = np.mod(mix, 2 * np.pi)
-    return {
-        "good": (good, _fit_numpyro(von_mises_model, good, ONE_INIT)),
-        "misfit": (mix, _fit_numpyro(von_mises_model, mix, ONE_INIT)),
-        "mixture": (mix, _fit_numpyro(von_mises_mixture_model, mix, MIXTURE_INIT)),
-    }
+    out = {}
+    one = _mcmc(von_mises_model, ONE_INIT)
+    two = _mcmc(von_mises_mixture_model, MIXTURE_INIT)
+    for name, mcmc, y in (("misfit", one, mix), ("mixture", two, mix), ("good", one, good)):
+        mcmc.run(jax.random.key(0), jnp.asarray(y))
+        out[name] = (y, az.from_numpyro(mcmc), mcmc.get_samples(), mcmc)
+    return out
 
 
-def _loo_pit(mcmc, mixture=False):
-    idata = az.from_numpyro(mcmc)
-    s = mcmc.get_samples()
+def _loo_pit(fit, mixture=False):
+    _, idata, s, _ = fit
     return vd.loo_circular_pit(
         idata,
         "y",
@@ -179,19 +182,18 @@ def _loo_pit(mcmc, mixture=False):
 
 
 def test_loo_pit_uniform_for_fitted_model_not_for_misfit(fits):
-    pit_good = _loo_pit(fits["good"][1])
-    pit_bad = _loo_pit(fits["misfit"][1])
-    pit_mix = _loo_pit(fits["mixture"][1], mixture=True)
-    print([stats.kstest(p, "uniform").pvalue for p in (pit_good, pit_mix, pit_bad)])
+    # KS tests at fixed seeds; measured p-values 0.98 (fitted), 0.74 (mixture), 1e-6 (misfit)
+    pit_good = _loo_pit(fits["good"])
+    pit_bad = _loo_pit(fits["misfit"])
+    pit_mix = _loo_pit(fits["mixture"], mixture=True)
     assert stats.kstest(pit_good, "uniform").pvalue > 0.05
     assert stats.kstest(pit_mix, "uniform").pvalue > 0.05
     assert stats.kstest(pit_bad, "uniform").pvalue < 1e-4
 
 
 def test_loo_prefers_mixture_on_mixture_data(fits):
-    one = az.from_numpyro(fits["misfit"][1])
-    two = az.from_numpyro(fits["mixture"][1])
-    assert one.log_likelihood["y"].shape == (2, 300, 200)
+    one, two = fits["misfit"][1], fits["mixture"][1]
+    assert one.log_likelihood["y"].shape == (2, 200, 200)
     cmp = az.compare({"one": one, "mixture": two})
     assert cmp.index[0] == "mixture"
     assert cmp.loc["one", "elpd_diff"] > 4 * cmp.loc["one", "dse"]
@@ -207,7 +209,7 @@ def test_plot_circular_ppc_area_proportional(fits):
 
     from vm_ppl.cli import von_mises_model
 
-    y, mcmc = fits["good"]
+    y, _, _, mcmc = fits["good"]
     pred = Predictive(von_mises_model, mcmc.get_samples(group_by_chain=True), batch_ndims=2)(
         jax.random.key(1), n=y.size
     )
@@ -219,7 +221,7 @@ def test_plot_circular_ppc_area_proportional(fits):
     assert ax.get_theta_direction() == 1
     with pytest.raises(KeyError, match="posterior_predictive"):
         vd.plot_circular_ppc(az.from_numpyro(mcmc), "y")
-    ax2 = vd.plot_pit_ecdf(_loo_pit(mcmc))
+    ax2 = vd.plot_pit_ecdf(_loo_pit(fits["good"]))
     assert ax2.get_xlabel() == "PIT"
     plt.close("all")
 
