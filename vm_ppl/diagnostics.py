@@ -23,11 +23,11 @@ circle. Rotating every draw by the same angle rotates :math:`\bar\theta` with th
 leaves :math:`\tilde\theta` unchanged, so the diagnostics are rotation invariant; for a
 posterior away from the cut they equal ArviZ's on the raw draws. The alternative of
 taking the worse of the diagnostics of :math:`\cos\theta` and :math:`\sin\theta` is not
-rotation invariant (:math:`\cos(\theta + a)` mixes both), and the cosine of a posterior
-centred at 0 folds it in two, which rank-based diagnostics cannot tell from a bimodal
-chain. Caveat: if the mean resultant length of the pooled draws is small (a posterior
-spread over the whole circle, or chains stuck at different directions) the circular mean
-is poorly defined; :func:`rhat` then still flags disagreeing chains, because their
+rotation invariant (:math:`\cos(\theta + a)` mixes both), and near the mean direction
+the cosine is even in :math:`\theta - \bar\theta`, so it cannot see slow mixing between
+the two sides of the mean. Caveat: if the mean resultant length of the pooled draws is
+small (a posterior spread over the whole circle, or chains stuck at different directions)
+the circular mean is poorly defined; :func:`rhat` then still flags disagreeing chains, because their
 centred draws differ.
 
 References
