@@ -275,6 +275,19 @@ def test_loo_nutpie_log_likelihood(pymc_model):
     assert np.isfinite(loo.elpd_loo) and loo.p_loo < 5
 
 
+def test_demo_compile_clock_merges_nested_events(monkeypatch):
+    # nested / overlapping compile events count once; only the part inside the window counts
+    from vm_ppl.cli import _JaxCompileClock
+
+    monkeypatch.setattr(
+        _JaxCompileClock,
+        "_intervals",
+        [(1.0, 3.0), (1.5, 2.0), (2.5, 4.0), (6.0, 7.0), (9.0, 12.0)],
+    )
+    assert _JaxCompileClock.seconds(0.0, 10.0) == pytest.approx(3.0 + 1.0 + 1.0)
+    assert _JaxCompileClock.seconds(2.0, 6.5) == pytest.approx(2.0 + 0.5)
+
+
 def test_import_vm_ppl_does_not_import_arviz_or_matplotlib():
     code = (
         "import sys, vm_ppl; bad = [m for m in ('arviz', 'matplotlib', 'xarray') "
