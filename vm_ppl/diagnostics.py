@@ -117,9 +117,9 @@ def centre_circular(
                 f"(has {sorted(ds.data_vars)})"
             )
         x = ds[name]
-        z = np.exp(1j * x.values)
-        mean = np.angle(z.mean(axis=(0, 1), keepdims=True))
-        ds[name] = x.copy(data=_wrap(x.values - mean))
+        v = np.asarray(x.values, dtype=np.float64)  # float32 draws: centre in float64
+        mean = np.angle(np.exp(1j * v).mean(axis=(0, 1), keepdims=True))
+        ds[name] = x.copy(data=_wrap(v - mean))
     return ds
 
 
