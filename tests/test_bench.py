@@ -26,6 +26,7 @@ def _broken(problem: ess.Problem, settings: ess.Settings) -> ess.Runner:
 # PyMC float64 models on PyTensor's JAX backend run with x64 (see conftest.py).
 JAX_X64 = True
 
+
 @pytest.fixture(scope="module")
 def ess_run(tmp_path_factory) -> tuple[Path, list[dict]]:
     out = tmp_path_factory.mktemp("ess")
@@ -48,7 +49,9 @@ def test_ess_files_written(ess_run):
         assert (out / name).stat().st_size > 0
     assert (out / "ess.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "ess.md").read_text()
-    assert "| sampler | implementation |" in md and "ESS/s" in md
+    assert "| sampler | implementation |" in md and "ESS/s (min-max)" in md
+    assert "CPU utilisation" in md and "parallel eff" not in md
+    assert "circular mu0" in md and "compile s: prepare + a 5 + 5-draw run" in md
 
 
 def test_ess_record_schema(ess_run):
@@ -57,7 +60,9 @@ def test_ess_record_schema(ess_run):
     assert len(records) == 4  # 2 samplers x 2 implementations x 1 n_obs
     ok = [r for r in records if "error" not in r]
     assert {(r["sampler"], r["implementation"]) for r in ok} == {
-        ("nutpie-numba", "vm_ppl"), ("nutpie-numba", "builtin")}
+        ("nutpie-numba", "vm_ppl"),
+        ("nutpie-numba", "builtin"),
+    }
     for r in records:
         assert set(ess.RECORD_KEYS) <= set(r)
         assert r["n_obs"] == 50
@@ -70,6 +75,15 @@ def test_ess_record_schema(ess_run):
         assert r["wall_s"] == pytest.approx(np.median([run["wall_s"] for run in r["runs"]]))
         assert isinstance(r["divergences"], int)
         assert np.isfinite(r["r_hat_max"])
+        # compile time is measured by its own step, so it is never negative
+        assert r["compile_s"] > 0
+        assert r["cpu_util"] == pytest.approx(
+            np.median([run["cpu_s"] / run["wall_s"] for run in r["runs"]])
+        )
+        for key in ("wall_s", "ess_per_s", "min_ess"):
+            values = [run[key] for run in r["runs"]]
+            assert r[f"{key}_range"] == [min(values), max(values)]
+            assert min(values) <= r[key] <= max(values)
 
 
 def test_failing_sampler_is_a_row(ess_run):
@@ -100,14 +114,86 @@ def test_sampler_failing_in_a_timed_run_is_a_row():
     assert len(calls) == 2
 
 
+def test_compile_step_is_timed_directly():
+    import time as _time
+
+    settings_seen = []
+
+    def slow_prepare(problem, settings):
+        settings_seen.append((settings.tune, settings.draws))
+        if settings.draws == ess.COMPILE_DRAWS:
+            _time.sleep(0.3)  # "compilation" happens only in the compile step
+
+        def run(seed: int):
+            rng = np.random.default_rng(seed)
+            import arviz as az
+
+            return az.from_dict(
+                posterior={
+                    "mu0": rng.vonmises(np.pi, 20.0, (4, 30)),
+                    "beta": rng.normal(size=(4, 30)),
+                    "kappa": rng.gamma(5.0, size=(4, 30)),
+                }
+            )
+
+        return run
+
+    (rec,) = ess.measure_group("slow", slow_prepare, 20, ["vm_ppl"], TINY, repeats=2)
+    assert settings_seen == [(ess.COMPILE_DRAWS, ess.COMPILE_DRAWS), (30, 30)]
+    assert 0.3 <= rec["compile_s"] < 5.0
+    assert rec["wall_s"] < 0.3  # the timed runs do not include it
+
+
+def test_diagnostics_circular_mu0():
+    # mu0 near pi: the harness reports the circular ESS / R-hat, beta and kappa ArviZ's.
+    import arviz as az
+
+    from vm_ppl import diagnostics as vd
+
+    rng = np.random.default_rng(0)
+    mu0 = (
+        np.mod(
+            np.pi
+            + 0.3 * rng.standard_normal((4, 200)).cumsum(axis=1) * 0.05
+            + 0.2 * rng.standard_normal((4, 200))
+            + np.pi,
+            2 * np.pi,
+        )
+        - np.pi
+    )
+    idata = az.from_dict(
+        posterior={
+            "mu0": mu0,
+            "beta": rng.normal(size=(4, 200, 1)),
+            "kappa": rng.gamma(5.0, size=(4, 200)),
+        }
+    )
+    d = ess.diagnostics(idata)
+    circ = {m: vd.ess(idata, circ_var_names="mu0", method=m) for m in ("bulk", "tail")}
+    per = [
+        min(float(circ["bulk"][v].min()), float(circ["tail"][v].min()))
+        for v in ("mu0", "beta", "kappa")
+    ]
+    assert d["min_ess"] == pytest.approx(min(per))
+    assert d["r_hat_max"] == pytest.approx(
+        max(float(vd.rhat(idata, circ_var_names="mu0")[v].max()) for v in ("mu0", "beta", "kappa"))
+    )
+
+
 def test_registry_names():
-    assert set(ess.SAMPLERS) == {"pymc", "pymc-numba", "nutpie-numba", "nutpie-jax",
-                                 "numpyro", "blackjax", "numpyro-native"}
+    assert set(ess.SAMPLERS) == {
+        "pymc",
+        "pymc-numba",
+        "nutpie-numba",
+        "nutpie-jax",
+        "numpyro",
+        "blackjax",
+        "numpyro-native",
+    }
 
 
 def test_throughput_files_device_dtype(tmp_path):
-    res = throughput.run_throughput(tmp_path, ns=[1000], kappas=[5.0], reps=1,
-                                    dtype="float64")
+    res = throughput.run_throughput(tmp_path, ns=[1000], kappas=[5.0], reps=1, dtype="float64")
     for name in ("throughput.json", "throughput.md", "throughput.png"):
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "throughput.json").read_text())
@@ -115,8 +201,16 @@ def test_throughput_files_device_dtype(tmp_path):
     rows = saved["rows"]
     assert {r["task"] for r in rows} == {"sample", "sample-bulk", "logp+grad"}
     impls = {r["implementation"] for r in rows}
-    assert {"vm_ppl", "numpy", "scipy", "numpyro", "pm.VonMises FAST_RUN",
-            "pm.VonMises NUMBA", "pm.VonMises JAX", "vm_ppl.pymc JAX"} <= impls
+    assert {
+        "vm_ppl",
+        "numpy",
+        "scipy",
+        "numpyro",
+        "pm.VonMises FAST_RUN",
+        "pm.VonMises NUMBA",
+        "pm.VonMises JAX",
+        "vm_ppl.pymc JAX",
+    } <= impls
     ok = {(r["task"], r["implementation"]) for r in rows if "error" not in r}
     assert ("sample", "vm_ppl") in ok and ("logp+grad", "vm_ppl") in ok
     assert all(r["per_s"] > 0 for r in rows if "error" not in r)

@@ -42,20 +42,37 @@ def ess_markdown(records: Sequence[dict], header: str = "") -> str:
     str
     """
     lines = [header, ""] if header else []
-    lines += ["| sampler | implementation | n_obs | wall s | compile s | CPU s | parallel eff. "
-              "| min ESS | mean ESS | ESS/s | divergences | max R-hat | error |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| sampler | implementation | n_obs | compile s | wall s (min-max) | CPU s "
+        "| CPU utilisation | min ESS, circular mu0 (min-max) | mean ESS "
+        "| ESS/s (min-max) | divergences | max R-hat, circular mu0 | error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(records, key=_sort_key):
         wall, cpu = r.get("wall_s"), r.get("cpu_s")
-        eff = cpu / wall if wall and cpu is not None else None
+        util = r.get("cpu_util")
+        if util is None and wall and cpu is not None:
+            util = cpu / wall
         err = (r.get("error") or "").replace("|", "/").replace("\n", " ")[:120]
         lines.append(
-            f"| {r['sampler']} | {r['implementation']} | {r['n_obs']} | {_fmt(wall, '.1f')} "
-            f"| {_fmt(r.get('compile_s'), '.1f')} | {_fmt(cpu, '.1f')} | {_fmt(eff, '.2f')} "
-            f"| {_fmt(r.get('min_ess'), '.0f')} | {_fmt(r.get('mean_ess'), '.0f')} "
-            f"| {_fmt(r.get('ess_per_s'), '.1f')} | {_fmt(r.get('divergences'), 'd')} "
-            f"| {_fmt(r.get('r_hat_max'), '.3f')} | {err} |")
+            f"| {r['sampler']} | {r['implementation']} | {r['n_obs']} "
+            f"| {_fmt(r.get('compile_s'), '.1f')} "
+            f"| {_fmt(wall, '.2f')}{_range(r.get('wall_s_range'), '.2f')} "
+            f"| {_fmt(cpu, '.1f')} | {_fmt(util, '.2f')} "
+            f"| {_fmt(r.get('min_ess'), '.0f')}{_range(r.get('min_ess_range'), '.0f')} "
+            f"| {_fmt(r.get('mean_ess'), '.0f')} "
+            f"| {_fmt(r.get('ess_per_s'), '.1f')}{_range(r.get('ess_per_s_range'), '.1f')} "
+            f"| {_fmt(r.get('divergences'), 'd')} "
+            f"| {_fmt(r.get('r_hat_max'), '.3f')} | {err} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _range(pair, spec: str) -> str:
+    """`` (lo-hi)`` of a per-run (min, max) pair; empty if missing or a single run."""
+    if not pair or pair[0] is None or pair[0] == pair[1]:
+        return ""
+    return f" ({format(pair[0], spec)}-{format(pair[1], spec)})"
 
 
 def _pyplot():
@@ -77,9 +94,12 @@ def ess_plot(records: Sequence[dict], path: Path) -> Path:
     labels = [f"{r['sampler']}\n{r['implementation']} n={r['n_obs']}" for r in ok]
     fig, axes = plt.subplots(2, 2, figsize=(14, 10))
     colors = ["C0" if r["implementation"] == "vm_ppl" else "C1" for r in ok]
-    for ax, key, title in zip(axes.flat[:3], ("wall_s", "min_ess", "ess_per_s"),
-                              ("wall time (s, 2nd run)", "min ESS (bulk, tail)", "ESS / s"),
-                              strict=True):
+    for ax, key, title in zip(
+        axes.flat[:3],
+        ("wall_s", "min_ess", "ess_per_s"),
+        ("sampling wall time (s)", "min ESS (bulk, tail; mu0 circular)", "ESS / s (sampling time)"),
+        strict=True,
+    ):
         ax.barh(range(len(ok)), [r[key] for r in ok], color=colors)
         ax.set_yticks(range(len(ok)), labels, fontsize=7)
         ax.invert_yaxis()
@@ -87,8 +107,7 @@ def ess_plot(records: Sequence[dict], path: Path) -> Path:
     ax = axes.flat[3]
     for r, c in zip(ok, colors, strict=True):
         ax.scatter(r["wall_s"], r["min_ess"], color=c)
-        ax.annotate(f"{r['sampler']} ({r['n_obs']})", (r["wall_s"], r["min_ess"]),
-                    fontsize=7)
+        ax.annotate(f"{r['sampler']} ({r['n_obs']})", (r["wall_s"], r["min_ess"]), fontsize=7)
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("min ESS")
     ax.set_title("time vs ESS (blue: vm_ppl, orange: builtin)")
@@ -102,15 +121,20 @@ def ess_plot(records: Sequence[dict], path: Path) -> Path:
 
 def throughput_markdown(result: dict) -> str:
     """Markdown tables (sampling, log-density + gradient) of a throughput result."""
-    lines = [f"device: {result['device']} (platform {result['platform']}), dtype "
-             f"{result['dtype']}, {result['cpus']} CPUs, median of {result['reps']} reps", "",
-             "| task | implementation | N | kappa | ms | M evals/s | error |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"device: {result['device']} (platform {result['platform']}), dtype "
+        f"{result['dtype']}, {result['cpus']} CPUs, median of {result['reps']} reps",
+        "",
+        "| task | implementation | N | kappa | ms | M evals/s | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         err = (r.get("error") or "").replace("|", "/").replace("\n", " ")[:100]
         rate = r["n"] / r["ms"] / 1e3 if r.get("ms") else None
-        lines.append(f"| {r['task']} | {r['implementation']} | {r['n']} | {r['kappa']:g} | "
-                     f"{_fmt(r.get('ms'), '.3f')} | {_fmt(rate, '.2f')} | {err} |")
+        lines.append(
+            f"| {r['task']} | {r['implementation']} | {r['n']} | {r['kappa']:g} | "
+            f"{_fmt(r.get('ms'), '.3f')} | {_fmt(rate, '.2f')} | {err} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -120,8 +144,9 @@ def throughput_plot(result: dict, path: Path) -> Path:
     plt = _pyplot()
     rows = [r for r in result["rows"] if r.get("ms")]
     tasks = sorted({r["task"] for r in result["rows"]})
-    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(5 * max(len(tasks), 1), 4.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(tasks), 1), figsize=(5 * max(len(tasks), 1), 4.5), squeeze=False
+    )
     for ax, task in zip(axes[0], tasks, strict=False):
         groups: dict = {}
         for r in rows:
@@ -129,8 +154,12 @@ def throughput_plot(result: dict, path: Path) -> Path:
                 groups.setdefault((r["implementation"], r["kappa"]), []).append(r)
         for (impl, kappa), rs in sorted(groups.items()):
             rs = sorted(rs, key=lambda r: r["n"])
-            ax.plot([r["n"] for r in rs], [r["n"] / r["ms"] * 1e3 for r in rs], marker="o",
-                    label=f"{impl} k={kappa:g}")
+            ax.plot(
+                [r["n"] for r in rs],
+                [r["n"] / r["ms"] * 1e3 for r in rs],
+                marker="o",
+                label=f"{impl} k={kappa:g}",
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N")

@@ -22,16 +22,27 @@ model). Implementations:
 ``numpyro.distributions.VonMises`` + ``CircularReparam``, observations wrapped into
 ``[-pi, pi)`` since both give ``-inf`` outside).
 
-Each configuration is prepared once (model build, sampler compilation where the sampler
-allows it) and run once to compile, then ``--repeats`` times (default 1) with new seeds,
-the implementations interleaved; ``wall_s``, ``cpu_s`` and the ESS are medians over the
-timed runs, ``compile_s`` is the first run (preparation included) minus ``wall_s``.
-``cpu_s`` counts this process and its descendants (:class:`CpuMeter`; PyMC's chain
-workers included). ``min_ess`` is the minimum of ArviZ bulk and tail ESS over all
-parameters, ``mean_ess`` the mean over parameters of min(bulk, tail),
-``ess_per_s = min_ess / wall_s``. A sampler
-that raises becomes a record with an ``error`` key; the run goes on. 4 chains, chains
-started at the true values (no jitter) so that the mirrored tan-half mode is not visited.
+Each configuration goes through three steps, the implementations interleaved:
+
+1. **compile**: the sampler is prepared (model build, compilation where the sampler
+   allows it) and run once with :data:`COMPILE_SETTINGS` (5 warm-up + 5 draws, so that
+   the sampling itself takes a negligible time); ``compile_s`` is the wall time of this
+   step, measured directly (an upper bound of the compilation time, never negative);
+2. **warm**: prepared again with the real settings and run once, untimed (JAX samplers
+   compile again for the new number of draws; the cache below serves the timed runs);
+3. **timed**: ``--repeats`` runs (default 1) with new seeds.
+
+``wall_s``, ``cpu_s``, the ESS and ``ess_per_s`` are medians over the timed runs, with
+their min-max spread in ``*_range`` keys (``ess_per_s`` is the median of the per-run
+ratios ``min_ess / wall_s``, sampling time only). ``cpu_s`` counts this process and its
+descendants (:class:`CpuMeter`; PyMC's chain workers included); ``cpu_util = cpu_s /
+wall_s`` is the CPU utilisation (cores busy on average), not a parallel efficiency.
+ESS and R-hat of the angle ``mu0`` are computed on the circle
+(:func:`vm_ppl.diagnostics.ess` / :func:`vm_ppl.diagnostics.rhat`, :data:`CIRCULAR`);
+``min_ess`` is the minimum of bulk and tail ESS over all parameters, ``mean_ess`` the mean
+over parameters of min(bulk, tail). A sampler that raises becomes a record with an
+``error`` key; the run goes on. 4 chains, chains started at the true values (no jitter)
+so that the mirrored tan-half mode is not visited.
 
 JAX-based samplers that rebuild their jitted function on every call (PyMC's ``numpyro`` /
 ``blackjax`` routes, NumPyro's ``MCMC.run`` with parallel chains) would recompile on the
@@ -61,8 +72,27 @@ import numpy as np  # noqa: E402
 TRUE = {"mu0": 1.0, "beta": 0.8, "kappa": 5.0}
 PARAMS = ("mu0", "beta", "kappa")
 IMPLEMENTATIONS = ("vm_ppl", "builtin")
-RECORD_KEYS = ("sampler", "implementation", "n_obs", "wall_s", "cpu_s", "compile_s",
-               "min_ess", "mean_ess", "ess_per_s", "divergences", "r_hat_max")
+#: Angle parameters: ESS and R-hat on the circle.
+CIRCULAR = ("mu0",)
+RECORD_KEYS = (
+    "sampler",
+    "implementation",
+    "n_obs",
+    "wall_s",
+    "cpu_s",
+    "cpu_util",
+    "compile_s",
+    "min_ess",
+    "mean_ess",
+    "ess_per_s",
+    "divergences",
+    "r_hat_max",
+    "wall_s_range",
+    "ess_per_s_range",
+    "min_ess_range",
+)
+#: Keys summarised by their median (and min-max range where listed in RECORD_KEYS).
+_MEDIAN_KEYS = ("wall_s", "cpu_s", "cpu_util", "min_ess", "mean_ess", "ess_per_s", "beta_mean")
 
 
 @dataclass(frozen=True)
@@ -73,6 +103,11 @@ class Settings:
     tune: int = 1000
     chains: int = 4
     seed: int = 0
+
+
+#: Draws of the compile step (:func:`measure_group`): few enough that its wall time is
+#: the compilation, enough for every sampler to accept them.
+COMPILE_DRAWS = 5
 
 
 @dataclass(frozen=True)
@@ -152,8 +187,11 @@ def _pymc_model(problem: Problem):
 
 
 def _pymc_init(problem: Problem) -> dict:
-    return {"mu0": problem.init["mu0"], "beta": np.array([problem.init["beta"]]),
-            "kappa": problem.init["kappa"]}
+    return {
+        "mu0": problem.init["mu0"],
+        "beta": np.array([problem.init["beta"]]),
+        "kappa": problem.init["kappa"],
+    }
 
 
 def _numpyro_model(implementation: str):
@@ -183,10 +221,16 @@ def _pm_sample(**kwargs) -> Sampler:
 
         def run(seed: int):
             with model:
-                return pm.sample(draws=settings.draws, tune=settings.tune,
-                                 chains=settings.chains, random_seed=seed,
-                                 initvals=_pymc_init(problem), progressbar=False,
-                                 compute_convergence_checks=False, **extra)
+                return pm.sample(
+                    draws=settings.draws,
+                    tune=settings.tune,
+                    chains=settings.chains,
+                    random_seed=seed,
+                    initvals=_pymc_init(problem),
+                    progressbar=False,
+                    compute_convergence_checks=False,
+                    **extra,
+                )
 
         return run
 
@@ -202,12 +246,18 @@ def _nutpie(backend: str) -> Sampler:
         model = _pymc_model(problem)
         kwargs = {"gradient_backend": "jax"} if backend == "jax" else {}
         compiled = nutpie.compile_pymc_model(
-            model, backend=backend, initial_points=_pymc_init(problem), jitter_rvs=set(),
-            **kwargs)
+            model, backend=backend, initial_points=_pymc_init(problem), jitter_rvs=set(), **kwargs
+        )
 
         def run(seed: int):
-            return nutpie.sample(compiled, draws=settings.draws, tune=settings.tune,
-                                 chains=settings.chains, seed=seed, progress_bar=False)
+            return nutpie.sample(
+                compiled,
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                seed=seed,
+                progress_bar=False,
+            )
 
         return run
 
@@ -225,11 +275,15 @@ def _numpyro_native(problem: Problem, settings: Settings) -> Runner:
     if problem.implementation != "vm_ppl":
         init["mu0_unwrapped"] = init.pop("mu0")
     method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
-    mcmc = MCMC(NUTS(_numpyro_model(problem.implementation),
-                     init_strategy=init_to_value(values=init)),
-                num_warmup=settings.tune, num_samples=settings.draws,
-                num_chains=settings.chains, chain_method=method, progress_bar=False,
-                jit_model_args=True)
+    mcmc = MCMC(
+        NUTS(_numpyro_model(problem.implementation), init_strategy=init_to_value(values=init)),
+        num_warmup=settings.tune,
+        num_samples=settings.draws,
+        num_chains=settings.chains,
+        chain_method=method,
+        progress_bar=False,
+        jit_model_args=True,
+    )
     x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
 
     def run(seed: int):
@@ -331,12 +385,14 @@ class CpuMeter:
             kids = sum(self._last[p] - self._first[p] for p in self._last)
         else:
             k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            kids = (k1.ru_utime + k1.ru_stime - self._kids0.ru_utime - self._kids0.ru_stime)
+            kids = k1.ru_utime + k1.ru_stime - self._kids0.ru_utime - self._kids0.ru_stime
         self.seconds = _own_cpu() - self._own0 + kids
 
 
 def diagnostics(idata) -> dict:
-    """ESS (bulk and tail, ArviZ), divergences and max R-hat of an InferenceData.
+    """ESS (bulk and tail), divergences and max R-hat of an InferenceData; ESS and R-hat
+    of the angles in :data:`CIRCULAR` on the circle (:mod:`vm_ppl.diagnostics`), the
+    others exactly ArviZ's.
 
     Parameters
     ----------
@@ -348,18 +404,22 @@ def diagnostics(idata) -> dict:
     dict
         ``min_ess``, ``mean_ess``, ``divergences``, ``r_hat_max``.
     """
-    import arviz as az
+    from vm_ppl import diagnostics as vd
 
     names = [v for v in PARAMS if v in idata.posterior]
-    bulk = az.ess(idata, var_names=names, method="bulk")
-    tail = az.ess(idata, var_names=names, method="tail")
-    per_param = np.concatenate([np.minimum(np.ravel(bulk[v]), np.ravel(tail[v]))
-                                for v in names])
-    rhat = az.rhat(idata, var_names=names)
-    div = idata.sample_stats["diverging"] if "diverging" in idata.sample_stats else 0
-    return {"min_ess": float(per_param.min()), "mean_ess": float(per_param.mean()),
-            "divergences": int(np.sum(div)),
-            "r_hat_max": float(max(np.max(rhat[v]) for v in names))}
+    circ = [v for v in CIRCULAR if v in names]
+    bulk = vd.ess(idata, var_names=names, circ_var_names=circ, method="bulk")
+    tail = vd.ess(idata, var_names=names, circ_var_names=circ, method="tail")
+    per_param = np.concatenate([np.minimum(np.ravel(bulk[v]), np.ravel(tail[v])) for v in names])
+    rhat = vd.rhat(idata, var_names=names, circ_var_names=circ)
+    stats = getattr(idata, "sample_stats", None)
+    div = stats["diverging"] if stats is not None and "diverging" in stats else 0
+    return {
+        "min_ess": float(per_param.min()),
+        "mean_ess": float(per_param.mean()),
+        "divergences": int(np.sum(div)),
+        "r_hat_max": float(max(np.max(rhat[v]) for v in names)),
+    }
 
 
 def _error(rec: dict, exc: Exception) -> None:
@@ -367,36 +427,63 @@ def _error(rec: dict, exc: Exception) -> None:
     rec["traceback"] = traceback.format_exc(limit=6)[-2000:]
 
 
-def measure_group(name: str, sampler: Sampler, n_obs: int, implementations: Sequence[str],
-                  settings: Settings, repeats: int = 1) -> list[dict]:
-    """Run one sampler on every implementation: a first (compiling) run each, then
-    ``repeats`` timed runs each, interleaved across implementations so that a change of
-    machine load hits all of them alike. A raised exception becomes the record's ``error``.
+def measure_group(
+    name: str,
+    sampler: Sampler,
+    n_obs: int,
+    implementations: Sequence[str],
+    settings: Settings,
+    repeats: int = 1,
+) -> list[dict]:
+    """Run one sampler on every implementation: a compile step (prepare + a run of
+    :data:`COMPILE_DRAWS` warm-up + draws, timed: ``compile_s``), an untimed warm run with
+    the real settings, then ``repeats`` timed runs, each step interleaved across
+    implementations so that a change of machine load hits all of them alike. A raised
+    exception becomes the record's ``error``.
 
     Returns
     -------
     list of dict
         One record per implementation with :data:`RECORD_KEYS` (``None`` where not
         measured): medians over the timed runs (``ess_per_s`` is the median of the per-run
-        ratios), ``divergences`` and ``r_hat_max`` the largest, ``runs`` the per-run values;
-        on failure ``error`` (``"Type: message"``) and ``traceback``.
+        ratios), ``*_range`` the per-run (min, max), ``divergences`` and ``r_hat_max`` the
+        largest, ``runs`` the per-run values; on failure ``error`` (``"Type: message"``)
+        and ``traceback``.
     """
     import jax
 
-    recs, runners, firsts = {}, {}, {}
+    small = Settings(
+        draws=COMPILE_DRAWS, tune=COMPILE_DRAWS, chains=settings.chains, seed=settings.seed
+    )
+    recs, runners, problems = {}, {}, {}
     for impl in implementations:
         rec: dict = dict.fromkeys(RECORD_KEYS)
-        rec.update(sampler=name, implementation=impl, n_obs=n_obs, draws=settings.draws,
-                   tune=settings.tune, chains=settings.chains, repeats=repeats, runs=[])
+        rec.update(
+            sampler=name,
+            implementation=impl,
+            n_obs=n_obs,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            repeats=repeats,
+            runs=[],
+        )
         recs[impl] = rec
         try:
-            problem = simulate(n_obs, impl, settings.seed)
+            problems[impl] = simulate(n_obs, impl, settings.seed)
             t0 = time.perf_counter()
-            runners[impl] = sampler(problem, settings)
-            runners[impl](settings.seed + 1)
-            firsts[impl] = time.perf_counter() - t0
+            sampler(problems[impl], small)(settings.seed + 1)
+            rec["compile_s"] = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001  (a failing sampler is a result)
             _error(rec, exc)
+    for impl in implementations:
+        if "error" in recs[impl]:
+            continue
+        try:
+            runners[impl] = sampler(problems[impl], settings)
+            runners[impl](settings.seed + 1)
+        except Exception as exc:  # noqa: BLE001
+            _error(recs[impl], exc)
             runners.pop(impl, None)
     for r in range(repeats):
         for impl in list(runners):
@@ -406,22 +493,29 @@ def measure_group(name: str, sampler: Sampler, n_obs: int, implementations: Sequ
                     t0 = time.perf_counter()
                     idata = runners[impl](settings.seed + 2 + r)
                     wall = time.perf_counter() - t0
-                run = {"wall_s": wall, "cpu_s": cpu.seconds, **diagnostics(idata)}
+                run = {
+                    "wall_s": wall,
+                    "cpu_s": cpu.seconds,
+                    "cpu_util": cpu.seconds / wall,
+                    **diagnostics(idata),
+                }
                 run["ess_per_s"] = run["min_ess"] / wall
                 run["beta_mean"] = float(np.mean(idata.posterior["beta"]))
                 rec["runs"].append(run)
             except Exception as exc:  # noqa: BLE001
                 _error(rec, exc)
                 runners.pop(impl)
-    for impl, rec in recs.items():
+    for rec in recs.values():
         runs = rec["runs"]
         if "error" in rec or not runs:
             continue
-        for key in ("wall_s", "cpu_s", "min_ess", "mean_ess", "ess_per_s", "beta_mean"):
-            rec[key] = float(np.median([run[key] for run in runs]))
+        for key in _MEDIAN_KEYS:
+            values = [run[key] for run in runs]
+            rec[key] = float(np.median(values))
+            if f"{key}_range" in RECORD_KEYS:
+                rec[f"{key}_range"] = [float(min(values)), float(max(values))]
         rec["divergences"] = max(run["divergences"] for run in runs)
         rec["r_hat_max"] = max(run["r_hat_max"] for run in runs)
-        rec["compile_s"] = firsts[impl] - rec["wall_s"]
         rec["jax_x64"] = bool(jax.config.jax_enable_x64)
     return [recs[impl] for impl in implementations]
 
@@ -437,8 +531,11 @@ def jax_compile_cache() -> Iterator[str]:
     """
     import jax
 
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
     old = {k: getattr(jax.config, k) for k in names}
     with tempfile.TemporaryDirectory(prefix="vm_ppl_jax_cache_") as folder:
         for k, v in zip(names, (folder, 0.0, -1), strict=True):
@@ -453,14 +550,20 @@ def jax_compile_cache() -> Iterator[str]:
 def _summary(rec: dict) -> str:
     if "error" in rec:
         return f"FAILED {rec['error'][:200]}"
-    return (f"wall {rec['wall_s']:.1f} s, compile {rec['compile_s']:.1f} s, "
-            f"min ESS {rec['min_ess']:.0f}, ESS/s {rec['ess_per_s']:.1f}")
+    return (
+        f"compile {rec['compile_s']:.1f} s, sampling wall {rec['wall_s']:.1f} s, "
+        f"min ESS {rec['min_ess']:.0f} (mu0 on the circle), ESS/s {rec['ess_per_s']:.1f}"
+    )
 
 
-def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
-            samplers: Mapping[str, Sampler] | None = None,
-            implementations: Sequence[str] = IMPLEMENTATIONS,
-            repeats: int = 1) -> list[dict]:
+def run_ess(
+    out: Path,
+    n_obs: Sequence[int],
+    settings: Settings,
+    samplers: Mapping[str, Sampler] | None = None,
+    implementations: Sequence[str] = IMPLEMENTATIONS,
+    repeats: int = 1,
+) -> list[dict]:
     """Run every sampler x implementation x ``n_obs``; write ess.json, ess.md, ess.png.
 
     Parameters
@@ -492,16 +595,22 @@ def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
         for n in n_obs:
             for name, sampler in samplers.items():
                 progress(f"ess: {name} / {', '.join(implementations)} / n_obs={n} ...")
-                for rec in measure_group(name, sampler, n, implementations, settings,
-                                         repeats):
+                for rec in measure_group(name, sampler, n, implementations, settings, repeats):
                     records.append(rec)
                     progress(f"  {rec['implementation']}: " + _summary(rec))
                 # Written after every sampler: an interrupted run keeps what it measured.
                 (out / "ess.json").write_text(json.dumps(records, indent=2))
-    header = (f"{settings.chains} chains, {settings.tune} warm-up + {settings.draws} draws, "
-              f"{os.cpu_count()} CPUs")
+    header = (
+        f"{settings.chains} chains, {settings.tune} warm-up + {settings.draws} draws, "
+        f"{os.cpu_count()} CPUs"
+    )
     if repeats > 1:
-        header += f", medians of {repeats} timed runs interleaved across implementations"
+        header += f", medians (min-max) of {repeats} timed runs interleaved across implementations"
+    header += (
+        f". compile s: prepare + a {COMPILE_DRAWS} + {COMPILE_DRAWS}-draw run; "
+        f"wall s and ESS/s: sampling only; ESS and R-hat of "
+        f"{', '.join(CIRCULAR)} on the circle (vm_ppl.diagnostics)"
+    )
     (out / "ess.md").write_text(ess_markdown(records, header))
     ess_plot(records, out / "ess.png")
     return records
@@ -509,19 +618,24 @@ def run_ess(out: Path, n_obs: Sequence[int], settings: Settings,
 
 def main(argv: list[str] | None = None) -> list[dict]:
     """Command line entry point (module docstring)."""
-    parser = argparse.ArgumentParser(prog="vm-ppl bench ess",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one small N and few draws (a few minutes on 2 CPUs)")
+    parser = argparse.ArgumentParser(prog="vm-ppl bench ess", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="one small N and few draws (a few minutes on 2 CPUs)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench_ess"))
     parser.add_argument("--n", type=int, nargs="+", default=None)
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--tune", type=int, default=None)
     parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=None)
-    parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS,
-                        default=list(IMPLEMENTATIONS))
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="timed runs per configuration, interleaved (medians reported)")
+    parser.add_argument(
+        "--implementations", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS)
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed runs per configuration, interleaved (medians reported)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
