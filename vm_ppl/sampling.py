@@ -16,18 +16,26 @@ cheap to vectorise:
 * The accept test is the exact one, :math:`u_2 \le c\,e^{1-c}` with
   :math:`c = \kappa(r - \cos\theta)` (the squeeze is pointless when vectorised).
 * Instead of redrawing the whole array until its last element is accepted (NumPyro's
-  ``while_loop``: ~13 passes for a million draws):
+  ``while_loop``: ~13 passes for a million draws), the output is made in chunks of at
+  most ``2**16`` draws, chunk ``c`` with its own key ``fold_in(key, c)``, so the cost is
+  linear in the number of draws and the values do not depend on how the chunks are
+  scheduled (batch, device count):
 
-  - with one concentration for all draws, proposals do not depend on the element they
-    serve, so a bounded loop streams cache-sized blocks of proposals (one fused kernel
-    each) and appends the accepted ones to the output until it is full: about
+  - draws that share one concentration (a scalar, or one broadcast along some axes,
+    e.g. posterior draws of shape ``(S, 1)`` against ``N`` observations: each group of
+    draws with one concentration is cut into chunks) do not need their own proposals,
+    so a bounded loop streams cache-sized blocks of proposals (one fused kernel each)
+    and appends the accepted ones to the chunk in place until it is full: about
     ``n / acceptance`` proposals for every :math:`\kappa`;
-  - with per-element concentrations, draws are made in cache-sized chunks
-    (``lax.map``); in a chunk, round 1 makes one proposal per element, the rejected ones
-    (at most 34.23 %: acceptance is at least 65.77 %) are compacted into a static buffer
-    that gets 3 proposals each, the still-rejected into a smaller one with 12 each, and
-    a bounded retry loop refills the rare leftovers with fresh independent passes.
+  - with per-element concentrations, round 1 of a chunk makes one proposal per element,
+    the rejected ones (at most 34.23 %: acceptance is at least 65.77 %) are compacted
+    into a static buffer that gets 2 proposals each, the still-rejected into smaller
+    ones with 4 and then 16 each, and a bounded retry loop refills the rare leftovers
+    with fresh independent passes.
 
+  Chunks are mapped with ``lax.map`` (a GPU maps many per step), and split into one
+  contiguous part per device when the device count divides their number, so that under
+  ``jit`` with sharded inputs or outputs each device draws its own part.
   Everything is compiled once per shape.
 * Gradients are implicit (Figurnov et al., 2018):
   :math:`\partial z/\partial\kappa = -\partial_\kappa F(z;\kappa)/p(z;\kappa)`,
@@ -65,9 +73,11 @@ _REJECT_MAX = 0.3423
 # Below this many draws there is no compaction: each element gets _K_SMALL proposals.
 _SMALL = 4096
 _K_SMALL = 6
-# Proposals per element in the three rounds of a chunk (the first accepted one is kept):
-# an element is still pending after a round with probability <= 0.3423**K.
-_K_ROUNDS = (1, 3, 12)
+# Proposals per element in the rounds of a chunk (the first accepted one is kept): an
+# element is still pending after a round with probability <= 0.3423**K, after all four
+# with <= 0.3423**23 ~ 2e-11. Powers of two: with K = 3 XLA's CPU code for the
+# (K, m) proposal layout was several times slower (bench in the commit message).
+_K_ROUNDS = (1, 2, 4, 16)
 # Bound on the retry loop; each retry fails for a given element with probability
 # <= 0.3423**6, so 64 retries never run out in practice (0.3423**384 ~ 1e-179).
 _MAX_RETRIES = 64
