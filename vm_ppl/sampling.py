@@ -75,8 +75,8 @@ _SMALL = 4096
 _K_SMALL = 6
 # Proposals per element in the rounds of a chunk (the first accepted one is kept): an
 # element is still pending after a round with probability <= 0.3423**K, after all four
-# with <= 0.3423**23 ~ 2e-11. Powers of two: with K = 3 XLA's CPU code for the
-# (K, m) proposal layout was several times slower (bench in the commit message).
+# with <= 0.3423**23 ~ 2e-11. The previous (1, 3, 12) took 1.26x the time side by side
+# on the 2-core CPU of BENCHMARKS.md (per-element k, float32; see the commit message).
 _K_ROUNDS = (1, 2, 4, 16)
 # Bound on the retry loop; each retry fails for a given element with probability
 # <= 0.3423**6, so 64 retries never run out in practice (0.3423**384 ~ 1e-179).
