@@ -571,6 +571,15 @@ def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
     s._sample.clear_cache()
     np.testing.assert_array_equal(ref, other)
     np.testing.assert_array_equal(ref, parts)
+    # 7 chunks (groups of 300 draws) in batches of 4: a remainder batch of 3
+    k7 = jnp.linspace(0.5, 5.0, 7, dtype=jnp.float32).reshape(7, 1)
+    monkeypatch.setattr(s.jax, "device_count", lambda: 1)
+    ref7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
+    monkeypatch.setattr(s, "_batch_elems", lambda: 4 * 300)
+    s._sample.clear_cache()
+    rem7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
+    s._sample.clear_cache()
+    np.testing.assert_array_equal(ref7, rem7)
 
 
 @pytest.mark.parametrize("kind", ["shared", "grouped", "per_element"])

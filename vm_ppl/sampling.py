@@ -254,9 +254,12 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
     ndev = jax.device_count()
     parts = ndev if nchunks % ndev == 0 else 1
     per_part = nchunks // parts
-    target = max(1, _batch_elems() // length)
-    # largest divisor of per_part not above target: no remainder batch to compile
-    batch = max(b for b in range(1, min(target, per_part) + 1) if per_part % b == 0)
+    target = min(per_part, max(1, _batch_elems() // length))
+    # Prefer a divisor of per_part (no remainder batch to compile) unless it is much
+    # smaller than the target (1526 chunks of 10^8 draws would give batches of 14).
+    batch = max(b for b in range(1, target + 1) if per_part % b == 0)
+    if 2 * batch < target:
+        batch = target
 
     def run_part(ks, xx):
         if per_part == 1:
