@@ -21,9 +21,11 @@ warm-up, compile included, is ``first_ms``):
     against the built-in: wall time (compile included) and the smallest bulk ESS per
     second (``numpyro.diagnostics.effective_sample_size``).
 
-``--quick`` shrinks every size so that the whole set runs in seconds on a CPU (used by
-the tests). It prints Markdown tables and writes every number to ``OUT.json``; a failing
-section or implementation becomes a row with ``error``.
+``--reps`` defaults to 3 (2 with ``--quick``). ``--quick`` shrinks every size so that
+the whole set runs in about a minute on a CPU (used by the tests). It prints Markdown
+tables and writes every number to ``OUT.json`` (rewritten after each section, so a
+time-out keeps what was measured); a failing section or implementation becomes a row
+with ``error``.
 """
 
 from __future__ import annotations
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    reps = args.reps or (2 if quick else 5)
+    reps = args.reps or (2 if quick else 3)
     dev = jax.devices()[0]
     result = {
         "device_kind": dev.device_kind,
