@@ -75,8 +75,8 @@ _SMALL = 4096
 _K_SMALL = 6
 # Proposals per element in the rounds of a chunk (the first accepted one is kept): an
 # element is still pending after a round with probability <= 0.3423**K, after all four
-# with <= 0.3423**23 ~ 2e-11. The previous (1, 3, 12) took 1.26x the time side by side
-# on the 2-core CPU of BENCHMARKS.md (per-element k, float32; see the commit message).
+# with <= 0.3423**23 ~ 2e-11. In a chunk of 2^16 the static buffers then hold 1.95
+# proposals per element (_round_sizes), against 2.31 for the earlier (1, 3, 12).
 _K_ROUNDS = (1, 2, 4, 16)
 # Bound on the retry loop; each retry fails for a given element with probability
 # <= 0.3423**6, so 64 retries never run out in practice (0.3423**384 ~ 1e-179).
@@ -223,9 +223,9 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
 # devices: chunk c always uses fold_in(key, c).
 _CHUNK = 1 << 16
 # Proposals per iteration of a shared-k stream. A block's working set (in float32 about
-# 24 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
-# prefix counts, i.e. ~200 KiB) fits in the L2 cache of any current x86-64 or ARM core
-# (>= 1 MiB).
+# 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
+# prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
+# of issue #12), so the size is not tuned to one machine.
 _BLOCK = 1 << 13
 # A group of draws sharing one k uses the stream from this many draws on; smaller groups
 # are drawn element by element (the stream would waste up to a block per group).
