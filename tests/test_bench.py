@@ -199,7 +199,7 @@ def test_throughput_files_device_dtype(tmp_path):
     saved = json.loads((tmp_path / "throughput.json").read_text())
     assert saved["dtype"] == "float64" and saved["device"] and saved["platform"]
     rows = saved["rows"]
-    assert {r["task"] for r in rows} == {"sample", "sample-bulk", "logp+grad"}
+    assert {r["task"] for r in rows} == {"sample", "sample-bulk", "sample-grouped", "logp+grad"}
     impls = {r["implementation"] for r in rows}
     assert {
         "vm_ppl",
@@ -224,3 +224,26 @@ def test_nutpie_kernel_bench_rows():
     rows = nutpie_kernel.main(["--n", "50", "--batches", "1"])
     assert [r["variant"] for r in rows] == list(nutpie_kernel.VARIANTS)
     assert all(r["us"] > 0 for r in rows)
+
+
+def test_throughput_devices_predictive_scale(tmp_path):
+    # tiny sizes: 2 host devices (in a subprocess), a 4 x 200 posterior predictive, 10^4
+    res = throughput.run_throughput(
+        tmp_path, ns=[], kappas=[2.0], reps=1, dtype="float32",
+        tasks=("devices", "predictive", "scale"), devices=(2,), device_n=4 * 65536,
+        predictive=(4, 200), scale_ns=(10**4,))
+    rows = res["rows"]
+    sharded = [r for r in rows if r["task"].endswith("sharded")]
+    assert {r["task"] for r in sharded} == {"sample sharded", "sample-grouped sharded"}
+    assert all("error" not in r and r["shard_devices"] == 2 and r["per_s"] > 0
+               for r in sharded), sharded
+    pred = {r["implementation"]: r for r in rows if r["task"].startswith("predictive")}
+    assert {"vm_ppl.numpyro.VonMises", "numpyro VonMises", "vm_ppl.pymc.VonMises",
+            "pm.VonMises"} <= set(pred)
+    assert "error" not in pred["vm_ppl.numpyro.VonMises"]
+    assert "error" not in pred["vm_ppl.pymc.VonMises"]
+    scale = [r for r in rows if r["task"].startswith("scale")]
+    assert len(scale) == 3 and all(r["temp_x_out"] > 0 and r["ms"] > 0 for r in scale)
+    md = (tmp_path / "throughput.md").read_text()
+    assert "Sharded over host devices" in md and "Posterior predictive" in md
+    assert "Scaling" in md

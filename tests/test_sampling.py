@@ -460,3 +460,141 @@ def test_determinism(dtype):
     # legacy uint32 keys work too
     e = _jsample(jax.random.PRNGKey(42), d(1.0), d(3.0), shape=(8,))
     assert e.shape == (8,) and not np.isnan(np.asarray(e)).any()
+
+
+# ------------------------------------------------------- 7. shapes and bad-input gradients
+
+
+def test_int_shape_like_jax_random():
+    key = jax.random.key(0)
+    assert sample(key, 0.0, 1.0, shape=5).shape == (5,)
+    assert sample(key, 0.0, 1.0, shape=np.int64(3)).shape == (3,)
+    np.testing.assert_array_equal(sample(key, 0.0, 1.0, shape=5), sample(key, 0.0, 1.0, shape=(5,)))
+    with pytest.raises(TypeError):
+        sample(key, 0.0, 1.0, shape=2.5)
+
+
+@functools.cache
+def _bad_input_grads():
+    """Jitted (draws, reverse-mode grads, forward tangent, scalar-k loc grad)."""
+    key = jax.random.key(19)
+
+    def draws(loc, k):
+        return sample(key, loc, k, shape=(4, 3))
+
+    def f(loc, k, k0):
+        grads = jax.grad(lambda a, b: draws(a, b).sum(), argnums=(0, 1))(loc, k)
+        _, t = jax.jvp(draws, (loc, k), (jnp.zeros_like(loc), jnp.ones_like(k)))
+        g0 = jax.grad(lambda a: sample(key, a, k0, shape=(3,)).sum())(loc[0])
+        return draws(loc, k), grads, t, g0
+
+    return jax.jit(f)
+
+
+def test_gradients_at_invalid_concentration_are_nan(dtype):
+    d = _np_dtype(dtype)
+    loc = jnp.asarray([0.3, 0.3, -1.0], d)
+    for bad in (-1.0, np.nan, np.inf):
+        k = jnp.asarray([2.0, bad, 0.5], d)
+        x, (g_loc, g_k), t, g0 = map(np.asarray, _bad_input_grads()(loc, k, d(bad)))
+        assert np.isnan(x[:, 1]).all() and not np.isnan(x[:, [0, 2]]).any()
+        # reverse mode, per element (summed over the 4 rows): NaN only at the bad k
+        for g in (np.asarray(g_loc), np.asarray(g_k)):
+            assert np.isnan(g[1]) and np.isfinite(g[[0, 2]]).all(), (bad, g)
+        # forward mode
+        assert np.isnan(t[:, 1]).all() and np.isfinite(t[:, [0, 2]]).all(), bad
+        # a scalar invalid concentration: the loc derivative is NaN too
+        assert np.isnan(g0), bad
+
+
+# ----------------------------------------------- 8. chunks, grouped concentrations, scale
+
+
+def test_many_chunks_shared_concentration(dtype):
+    # 3 chunks of 2^16 draws, each with its own key: exact overall and not repeated
+    from vm_ppl.sampling import _CHUNK
+
+    n = 3 * _CHUNK - 5
+    x = _draw(20, 0.5, 2.0, (n,), dtype)
+    assert not np.isnan(x).any()
+    assert _ks_pvalue(_wrapped_diff(x, 0.5), 2.0) > P_MIN
+    c = _CHUNK - 2  # the chunks are nearly equal: n split in 3 of ~n/3
+    assert not np.array_equal(x[:100], x[c : c + 100])
+
+
+@pytest.mark.parametrize("kshape", [(6, 1), (6,)])
+def test_grouped_concentrations_are_exact(dtype, kshape):
+    # kappa broadcast from (6, 1) to (6, m) (posterior predictive), or from (6,) to
+    # (m, 6) (a transposed layout): each group is a stream of shared-k draws
+    d = _np_dtype(dtype)
+    ks = np.asarray([0.0, 1e-3, 0.7, 4.0, 60.0, 1e5], d)
+    m = 5000
+    shape = (6, m) if kshape == (6, 1) else (m, 6)
+    x = np.asarray(
+        _jsample(jax.random.key(21), d(1.0), jnp.asarray(ks.reshape(kshape)), shape=shape)
+    )
+    cols = x if kshape == (6, 1) else x.T
+    assert x.dtype == d and not np.isnan(x).any()
+    for row, k in zip(cols, ks, strict=True):
+        assert _ks_pvalue(_wrapped_diff(row, 1.0), float(k)) > P_MIN, k
+    # the groups are not copies of each other's stream
+    assert not np.array_equal(cols[0][:50], cols[1][:50])
+
+
+def test_per_element_concentrations_over_many_chunks(dtype):
+    # every element its own k (no grouping): chunked per-element draws
+    d = _np_dtype(dtype)
+    ks = np.tile(np.asarray([0.0, 0.3, 3.0, 30.0], d), 40_000)
+    x = np.asarray(_jsample(jax.random.key(22), d(-2.0), jnp.asarray(ks)))
+    assert not np.isnan(x).any()
+    for j, k in enumerate([0.0, 0.3, 3.0, 30.0]):
+        assert _ks_pvalue(_wrapped_diff(x[j::4], -2.0), k) > P_MIN, k
+
+
+def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
+    # chunks are keyed by their index: mapping them in other batches (as on a GPU) or in
+    # one part per device gives the same draws
+    import vm_ppl.sampling as s
+
+    key, k = jax.random.key(23), jnp.asarray([[0.5], [2.0], [9.0]], jnp.float32)
+
+    def draw():
+        return np.asarray(s._sample(key, jnp.float32(0.0), k, (3, 70_000)))
+
+    ref = draw()
+    monkeypatch.setattr(s, "_batch_elems", lambda: 1 << 18)
+    s._sample.clear_cache()
+    other = draw()
+    monkeypatch.setattr(s.jax, "device_count", lambda: 3)
+    s._sample.clear_cache()
+    parts = draw()
+    s._sample.clear_cache()
+    np.testing.assert_array_equal(ref, other)
+    np.testing.assert_array_equal(ref, parts)
+    # 7 chunks (groups of 300 draws) in batches of 4: a remainder batch of 3
+    k7 = jnp.linspace(0.5, 5.0, 7, dtype=jnp.float32).reshape(7, 1)
+    monkeypatch.setattr(s.jax, "device_count", lambda: 1)
+    ref7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
+    monkeypatch.setattr(s, "_batch_elems", lambda: 4 * 300)
+    s._sample.clear_cache()
+    rem7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
+    s._sample.clear_cache()
+    np.testing.assert_array_equal(ref7, rem7)
+
+
+@pytest.mark.parametrize("kind", ["shared", "grouped", "per_element"])
+def test_memory_is_a_small_multiple_of_the_output(kind):
+    # compiled, not run: XLA's buffer assignment for 10^7 float32 draws
+    n = 10**7
+    k = {
+        "shared": jnp.float32(2.0),
+        "grouped": jnp.ones((1000, 1), jnp.float32),
+        "per_element": jnp.ones((1000, n // 1000), jnp.float32),
+    }[kind]
+    f = jax.jit(lambda key, k: sample(key, 0.0, k, shape=(1000, n // 1000)))
+    mem = f.lower(jax.random.key(0), k).compile().memory_analysis()
+    out_bytes = 4 * n
+    # measured on the 2-core CPU: temporaries 1.01x (shared), 1.02x (grouped), 2.16x
+    # (per-element) the output
+    assert mem.output_size_in_bytes == out_bytes
+    assert mem.temp_size_in_bytes <= 3 * out_bytes, mem.temp_size_in_bytes / out_bytes

@@ -16,18 +16,26 @@ cheap to vectorise:
 * The accept test is the exact one, :math:`u_2 \le c\,e^{1-c}` with
   :math:`c = \kappa(r - \cos\theta)` (the squeeze is pointless when vectorised).
 * Instead of redrawing the whole array until its last element is accepted (NumPyro's
-  ``while_loop``: ~13 passes for a million draws):
+  ``while_loop``: ~13 passes for a million draws), the output is made in chunks of at
+  most ``2**16`` draws, chunk ``c`` with its own key ``fold_in(key, c)``, so the cost is
+  linear in the number of draws and the values do not depend on how the chunks are
+  scheduled (batch, device count):
 
-  - with one concentration for all draws, proposals do not depend on the element they
-    serve, so a bounded loop streams cache-sized blocks of proposals (one fused kernel
-    each) and appends the accepted ones to the output until it is full: about
+  - draws that share one concentration (a scalar, or one broadcast along some axes,
+    e.g. posterior draws of shape ``(S, 1)`` against ``N`` observations: each group of
+    draws with one concentration is cut into chunks) do not need their own proposals,
+    so a bounded loop streams cache-sized blocks of proposals (one fused kernel each)
+    and appends the accepted ones to the chunk in place until it is full: about
     ``n / acceptance`` proposals for every :math:`\kappa`;
-  - with per-element concentrations, draws are made in cache-sized chunks
-    (``lax.map``); in a chunk, round 1 makes one proposal per element, the rejected ones
-    (at most 34.23 %: acceptance is at least 65.77 %) are compacted into a static buffer
-    that gets 3 proposals each, the still-rejected into a smaller one with 12 each, and
-    a bounded retry loop refills the rare leftovers with fresh independent passes.
+  - with per-element concentrations, round 1 of a chunk makes one proposal per element,
+    the rejected ones (at most 34.23 %: acceptance is at least 65.77 %) are compacted
+    into a static buffer that gets 2 proposals each, the still-rejected into smaller
+    ones with 4 and then 16 each, and a bounded retry loop refills the rare leftovers
+    with fresh independent passes.
 
+  Chunks are mapped with ``lax.map`` (a GPU maps many per step), and split into one
+  contiguous part per device when the device count divides their number, so that under
+  ``jit`` with sharded inputs or outputs each device draws its own part.
   Everything is compiled once per shape.
 * Gradients are implicit (Figurnov et al., 2018):
   :math:`\partial z/\partial\kappa = -\partial_\kappa F(z;\kappa)/p(z;\kappa)`,
@@ -44,6 +52,7 @@ References
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from functools import partial
 
@@ -64,9 +73,11 @@ _REJECT_MAX = 0.3423
 # Below this many draws there is no compaction: each element gets _K_SMALL proposals.
 _SMALL = 4096
 _K_SMALL = 6
-# Proposals per element in the three rounds of a chunk (the first accepted one is kept):
-# an element is still pending after a round with probability <= 0.3423**K.
-_K_ROUNDS = (1, 3, 12)
+# Proposals per element in the rounds of a chunk (the first accepted one is kept): an
+# element is still pending after a round with probability <= 0.3423**K, after all four
+# with <= 0.3423**23 ~ 2e-11. In a chunk of 2^16 the static buffers then hold 1.95
+# proposals per element (_round_sizes), against 2.31 for the earlier (1, 3, 12).
+_K_ROUNDS = (1, 2, 4, 16)
 # Bound on the retry loop; each retry fails for a given element with probability
 # <= 0.3423**6, so 64 retries never run out in practice (0.3423**384 ~ 1e-179).
 _MAX_RETRIES = 64
@@ -207,31 +218,91 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
     return spare.at[pos].set(val, mode="promise_in_bounds")[:size]
 
 
-def _chunk_size() -> int:
-    # Threefry and the compaction rounds run ~3x faster when a chunk's working set stays
-    # in cache (measured on the 2-core CPU: 2.6 ms per 1e6 random words at 2^19 words,
-    # 10.8 ms at 2^22). A GPU wants large chunks instead.
+# Elements per independently keyed chunk. Fixed (not tuned to a machine or a backend) so
+# that the draws for a key depend neither on the backend's schedule nor on the number of
+# devices: chunk c always uses fold_in(key, c).
+_CHUNK = 1 << 16
+# Proposals per iteration of a shared-k stream. A block's working set (in float32 about
+# 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
+# prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
+# of issue #12), so the size is not tuned to one machine.
+_BLOCK = 1 << 13
+# A group of draws sharing one k uses the stream from this many draws on; smaller groups
+# are drawn element by element (the stream would waste up to a block per group).
+_STREAM_MIN = 256
+
+
+def _batch_elems() -> int:
+    # Chunks are mapped in steps of about this many elements (one vmapped step of
+    # lax.map): one cache-sized chunk per step on CPU, wide steps on a GPU. The batch
+    # changes only the schedule, never the values.
     return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
 
 
-def _standard_draws(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
-    """``n`` draws of tan(theta/2), theta ~ VonMises(0, k); ``k`` has size 1 or ``n``.
+def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarray:
+    """``fn(fold_in(key, c), xs[c])`` for every chunk ``c``, concatenated (flat).
 
-    A shared ``k`` streams blocks of proposals (:func:`_draw_shared`). Per-element ``k``
-    is processed in chunks of a fixed size with ``lax.map``: one compiled chunk program
-    for every ``n`` (compile time does not grow with ``n``) and a cache-sized working
-    set.
+    The chunks are split into ``P`` contiguous parts, ``P`` the number of devices when
+    it divides the number of chunks (else 1). Parts are vmapped, so that when the output
+    or the inputs are sharded over a mesh GSPMD places each part on its own device; the
+    chunks of a part run in cache-sized batches with ``lax.map``. Chunk ``c`` always gets
+    ``fold_in(key, c)``: the values depend neither on ``P`` nor on the batch.
     """
-    if k.shape[0] == 1:
-        return _draw_shared(key, _envelope(k) + (k,), n, k.dtype)
-    c = _chunk_size()
-    if n <= c:
-        return _draw_chunk(key, k, n)
-    chunks = -(-n // c)
-    keys = jax.random.split(key, chunks)
-    kc = jnp.pad(k, (0, chunks * c - n), constant_values=1.0).reshape(chunks, c)
-    out = lax.map(lambda args: _draw_chunk(args[0], args[1], c), (keys, kc))
-    return out.reshape(-1)[:n]
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(nchunks))
+    if nchunks == 1:
+        return fn(keys[0], xs[0])
+    ndev = jax.device_count()
+    parts = ndev if nchunks % ndev == 0 else 1
+    per_part = nchunks // parts
+    target = min(per_part, max(1, _batch_elems() // length))
+    # Prefer a divisor of per_part (no remainder batch to compile) unless it is much
+    # smaller than the target (1526 chunks of 10^8 draws would give batches of 14).
+    batch = max(b for b in range(1, target + 1) if per_part % b == 0)
+    if 2 * batch < target:
+        batch = target
+
+    def run_part(ks, xx):
+        if per_part == 1:
+            return fn(ks[0], xx[0])[None]
+        if batch == 1:
+            return lax.map(lambda a: fn(a[0], a[1]), (ks, xx))
+        return lax.map(lambda a: fn(a[0], a[1]), (ks, xx), batch_size=batch)
+
+    if parts == 1:
+        return run_part(keys, xs).reshape(-1)
+    ks = keys.reshape(parts, per_part, *keys.shape[1:])
+    xx = xs.reshape(parts, per_part, *xs.shape[1:])
+    return jax.vmap(run_part)(ks, xx).reshape(-1)
+
+
+def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
+    """Draws of tan(theta/2), theta ~ VonMises(0, k[i]): ``m`` for each of the ``g``
+    concentrations in ``k`` (shape (g,)), flat in group-major order (length ``g m``).
+
+    Groups of at least ``_STREAM_MIN`` draws (and a single group of any size) are split
+    into nearly equal chunks of at most ``_CHUNK`` draws, each filled by a shared-k
+    stream (:func:`_stream_chunk`); smaller groups are flattened and drawn per element in
+    chunks of ``_CHUNK`` (:func:`_draw_chunk`). Either way the cost is linear in the
+    number of draws and every chunk is keyed by its index.
+    """
+    g = k.shape[0]
+    if m >= _STREAM_MIN or g == 1:
+        q = -(-m // _CHUNK)
+        length = -(-m // q)
+        block = min(_BLOCK, 1 << max(6, math.ceil(math.log2(length / 4))))
+        kc = jnp.repeat(k, q) if q > 1 else k
+        fn = partial(_stream_chunk, length=length, block=block)
+        out = _map_chunks(fn, key, kc, g * q, length)
+        return out.reshape(g, q * length)[:, :m].reshape(-1)
+    n = g * m
+    kf = jnp.broadcast_to(k[:, None], (g, m)).reshape(-1)
+    length = min(_CHUNK, n)
+    nchunks = -(-n // length)
+    kf = jnp.pad(kf, (0, nchunks * length - n), constant_values=1.0)
+    out = _map_chunks(
+        partial(_draw_chunk, n=length), key, kf.reshape(nchunks, length), nchunks, length
+    )
+    return out[:n]
 
 
 def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
@@ -259,45 +330,42 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     return out
 
 
-def _block_size() -> int:
-    # Proposals per iteration of the shared-k stream: big enough that loop overhead is
-    # negligible, small enough that a block's working set (random words, proposals,
-    # compaction) stays in cache on CPU; a GPU wants large blocks.
-    return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
+def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jnp.ndarray:
+    """``length`` draws of tan(theta/2) for one concentration ``k`` (a scalar) shared by
+    all of them.
 
-
-def _draw_shared(key: jax.Array, params, n: int, dtype) -> jnp.ndarray:
-    """``n`` draws of tan(theta/2) for one concentration shared by all of them.
-
-    Proposals then do not depend on the element they serve, so the sampler streams:
-    each iteration makes a block of proposals in one fused kernel and appends the
-    accepted ones to the output (compaction by prefix counts, then a scatter), until
-    ``n`` are filled. The number of proposals made is ``n / acceptance`` plus at most one
-    block, for every ``k``: no static over-provisioning for the worst acceptance. The
-    loop is bounded (``max_iter`` blocks; running out has probability < 1e-100, and
-    would leave NaN, never a wrong value).
+    Proposals then do not depend on the element they serve, so the chunk is filled by a
+    stream: each iteration makes ``block`` proposals in one fused kernel and appends the
+    accepted ones (compaction by prefix counts, then an in-place scatter into a buffer
+    with ``block`` spare slots) until ``length`` are filled: about ``length /
+    acceptance`` proposals plus at most one block, for every ``k``. The loop is bounded
+    (running out has probability < 1e-100 and would leave NaN, never a wrong value).
     """
-    block = min(_block_size(), 1 << max(8, math.ceil(math.log2(n / (1 - _REJECT_MAX) + 64))))
+    dtype = k.dtype
+    params = _envelope(k) + (k,)
+    size = length + block
     # At acceptance >= 0.6577 a block yields >= 0.6577 * block draws on average; allow
     # twice the expected number of blocks plus 64.
-    max_iter = 2 * math.ceil(n / ((1 - _REJECT_MAX) * block)) + 64
-    keys = jax.random.split(key, max_iter)
+    max_iter = 2 * math.ceil(length / ((1 - _REJECT_MAX) * block)) + 64
 
     def cond(state):
         i, filled, _ = state
-        return (filled < n) & (i < max_iter)
+        return (filled < length) & (i < max_iter)
 
     def body(state):
         i, filled, out = state
-        u, u2 = _uniforms(keys[i], block, dtype)
+        u, u2 = _uniforms(jax.random.fold_in(key, i), block, dtype)
         w, acc = _proposals(u, u2, params)
         rank, count = _prefix_count(acc)
-        pos = jnp.where(acc & (filled + rank < n), filled + rank, n)
-        return i + 1, filled + count, _scatter_drop(out, pos, w)
+        # filled < length, so accepted proposals land below length + block; rejected ones
+        # go to the spare slot `size`. The barrier keeps XLA from fusing the index
+        # computation into the (scalar) scatter loop.
+        pos, w = lax.optimization_barrier((jnp.where(acc, filled + rank, size), w))
+        return i + 1, filled + count, out.at[pos].set(w, mode="promise_in_bounds")
 
-    out = jnp.full((n,), jnp.nan, dtype)
+    out = jnp.full((size + 1,), jnp.nan, dtype)
     _, _, out = lax.while_loop(cond, body, (0, jnp.int32(0), out))
-    return out
+    return out[:length]
 
 
 def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
@@ -383,7 +451,7 @@ def sample(
     key: jax.Array,
     loc: ArrayLike,
     concentration: ArrayLike,
-    shape: Sequence[int] | None = None,
+    shape: int | Sequence[int] | None = None,
     dtype: DTypeLike | None = None,
 ) -> jnp.ndarray:
     r"""Draw von Mises samples in :math:`[-\pi, \pi)`.
@@ -396,9 +464,10 @@ def sample(
         Mean direction :math:`\mu`.
     concentration : array_like
         :math:`\kappa \ge 0`. ``0`` gives the uniform distribution.
-    shape : sequence of int, optional
-        Output shape; ``loc`` and ``concentration`` must broadcast to it. Default: their
-        broadcast shape. Static (a change recompiles under ``jit``).
+    shape : int or sequence of int, optional
+        Output shape (an int ``n`` means ``(n,)``, as in ``jax.random``); ``loc`` and
+        ``concentration`` must broadcast to it. Default: their broadcast shape. Static (a
+        change recompiles under ``jit``).
     dtype : dtype, optional
         Output float dtype. Default: the common dtype of ``loc`` and ``concentration``
         (float32 unless x64 is enabled).
@@ -408,7 +477,8 @@ def sample(
     jax.Array
         Exact draws (Best-Fisher rejection, see the module notes) for every finite
         :math:`\kappa \ge 0`, wrapped to :math:`[-\pi, \pi)`; NaN where the concentration
-        is negative, NaN or infinite, or ``loc`` is NaN.
+        is negative, NaN or infinite, or ``loc`` is NaN (and there the derivatives are
+        NaN too).
 
     Notes
     -----
@@ -416,6 +486,14 @@ def sample(
     and ``concentration`` (implicit, :math:`-\partial_\kappa F / p`) work, so SVI and
     neural-network losses can learn :math:`\kappa`. All loops are bounded and compiled
     once; ``vmap`` over keys or parameters works.
+
+    The cost is linear in the number of draws. Draws that share a concentration (a scalar
+    ``concentration``, or one broadcast along some axes, e.g. posterior draws of shape
+    ``(S, 1)`` against ``N`` observations) are made by a stream of proposals per group,
+    which needs fewer random bits than per-element draws. The output is made in
+    independently keyed chunks of fixed size, so under ``jit`` with inputs or outputs
+    sharded over a ``jax.sharding.Mesh`` each device draws its own part, and the values
+    for a key do not depend on the number of devices.
 
     Examples
     --------
@@ -432,13 +510,30 @@ def sample(
         concentration = jnp.asarray(concentration, dtype)
     if shape is None:
         shape = jnp.broadcast_shapes(jnp.shape(loc), jnp.shape(concentration))
-    shape = tuple(shape)
+    try:
+        shape = (operator.index(shape),)  # an int, as in jax.random
+    except TypeError:
+        shape = tuple(operator.index(s) for s in shape)
     if jnp.broadcast_shapes(shape, jnp.shape(loc), jnp.shape(concentration)) != shape:
         raise ValueError(
             f"loc {jnp.shape(loc)} and concentration {jnp.shape(concentration)} do not "
             f"broadcast to shape {shape}"
         )
     return _sample(key, loc, concentration, shape)
+
+
+def _groups(shape: tuple[int, ...], k_shape: tuple[int, ...]) -> tuple[list[int], int, int]:
+    """How draws share concentrations: ``(perm, g, m)``.
+
+    ``perm`` puts the axes along which the concentration varies first, so that the
+    transposed output is ``g`` groups (one per concentration) of ``m`` draws each.
+    """
+    nd = len(shape)
+    ks = (1,) * (nd - len(k_shape)) + tuple(k_shape)
+    varying = [i for i in range(nd) if ks[i] != 1]
+    perm = varying + [i for i in range(nd) if ks[i] == 1]
+    g = math.prod(shape[i] for i in varying)
+    return perm, g, math.prod(shape) // max(g, 1)
 
 
 @partial(jax.jit, static_argnames="shape")
@@ -451,12 +546,17 @@ def _sample(key, loc, concentration, shape: tuple[int, ...]) -> jnp.ndarray:
     # k that large already puts every draw on loc to working precision.
     k_max = jnp.finfo(concentration.dtype).max / 16
     k = lax.stop_gradient(jnp.where(valid, jnp.minimum(concentration, k_max), 1.0))
-    k_flat = k.reshape(-1) if k.size == 1 else jnp.broadcast_to(k, shape).reshape(-1)
+    perm, g, m = _groups(shape, k.shape)
     if n == 0:
-        w = jnp.zeros((0,), loc.dtype)
+        theta = jnp.zeros(shape, loc.dtype)
     else:
-        w = _standard_draws(key, k_flat, n)
-    theta = (2.0 * atan(w)).reshape(shape)
+        nd = len(shape)
+        kg = k.reshape((1,) * (nd - k.ndim) + k.shape).transpose(perm).reshape(-1)
+        w = _standard_draws(key, kg, m).reshape([shape[i] for i in perm])
+        if perm != list(range(nd)):
+            w = w.transpose([perm.index(i) for i in range(nd)])
+        theta = 2.0 * atan(w)
     theta = _implicit_reparam(theta, jnp.broadcast_to(concentration, shape))
     out = wrap_angle(loc + theta)
-    return jnp.where(valid, out, jnp.nan)
+    # NaN where k is invalid, and NaN derivatives there too (a where would give 0).
+    return out * lax.stop_gradient(jnp.where(valid, 1.0, jnp.nan)).astype(out.dtype)

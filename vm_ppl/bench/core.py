@@ -5,10 +5,14 @@ Run (one process, implementations interleaved, medians)::
     vm-ppl bench core [--n 1000000] [--reps 15] [--json out.json]
     python -m vm_ppl.bench.core ...
 
-It prints a Markdown table: sampler throughput (float32) for k in {0.5, 5, 50}, the
-first-call time of the sampler (trace + compile + run), and ``jax.value_and_grad`` of
-the summed log-density over ``n`` observations (shared concentration, per-observation
-loc), each with the ratio to NumPy / NumPyro.
+It prints Markdown tables with the date, CPU model and cache sizes (``lscpu``) and
+versions: sampler throughput for k in {0.5, 5, 50} with one shared concentration
+(float32 and float64), per-element concentrations and grouped ones (shape (1000, 1)
+broadcast to (1000, n/1000), the posterior-predictive shape), each against
+``numpy.random.Generator.vonmises`` and ``numpyro.distributions.VonMises`` (ratios of
+medians, and the interquartile range of the per-rep ratio to NumPy); the first-call
+time of the sampler (trace + compile + run); and ``jax.value_and_grad`` of the summed
+log-density over ``n`` observations (shared concentration, per-observation loc).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import vm_ppl
 
+    from .throughput import cpu_info, versions
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=15)
@@ -47,7 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "n": n,
-        "dtype": "float32",
+        "cpu": cpu_info(),
+        "versions": versions(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sample": [],
     }
 
@@ -57,27 +65,58 @@ def main(argv: list[str] | None = None) -> dict:
     jax.block_until_ready(first(jax.random.key(0), jnp.float32(5.0)))
     results["first_call_s"] = time.perf_counter() - t0
 
-    vm = first
-    npy = jax.jit(lambda key, k: nd.VonMises(0.0, k).sample(key, (n,)))
+    # Sampling cases, each timed side by side with NumPy (and NumPyro) in this process,
+    # interleaved rep by rep so that load changes hit all alike.
+    g = 1000
+    cases = [
+        ("shared", "float32"),
+        ("per-element", "float32"),
+        ("grouped", "float32"),
+        ("shared", "float64"),
+    ]
     uni = jax.jit(lambda key: jax.random.uniform(key, (n,)))
-    jax.block_until_ready(npy(jax.random.key(0), jnp.float32(5.0)))
     jax.block_until_ready(uni(jax.random.key(0)))
-    for k in (0.5, 5.0, 50.0):
-        kk = jnp.float32(k)
-        keys = iter(jax.random.split(jax.random.key(1), 10 * reps))
-        row = {"k": k}
-        # Interleave the implementations rep by rep so load changes hit all alike.
-        t = {"vm_ppl": [], "numpy": [], "numpyro": [], "uniform": []}
-        for _ in range(reps):
-            t["vm_ppl"].append(_once_ms(vm, next(keys), kk))
-            t["numpy"].append(_once_ms(rng.vonmises, 0.0, k, n))
-            t["numpyro"].append(_once_ms(npy, next(keys), kk))
-            t["uniform"].append(_once_ms(uni, next(keys)))
-        for name, v in t.items():
-            row[f"{name}_ms"] = float(np.median(v))
-        row["vs_numpy"] = row["numpy_ms"] / row["vm_ppl_ms"]
-        row["vs_numpyro"] = row["numpyro_ms"] / row["vm_ppl_ms"]
-        results["sample"].append(row)
+    for kind, dtype in cases:
+        with jax.enable_x64(dtype == "float64"):
+            for k in (0.5, 5.0, 50.0):
+                if kind == "shared":
+                    shape, k_np = (n,), np.float64(k)
+                elif kind == "per-element":
+                    shape, k_np = (n,), k * rng.uniform(0.5, 1.5, n)
+                else:
+                    shape, k_np = (g, n // g), (k * rng.uniform(0.5, 1.5, g)).reshape(g, 1)
+                kk = jnp.asarray(k_np, dtype)
+                vm = jax.jit(lambda key, c, shape=shape: vm_ppl.sample(key, 0.0, c, shape=shape))
+                npy = jax.jit(
+                    lambda key, c, shape=shape: nd.VonMises(0.0, c).expand(shape).sample(key)
+                )
+                jax.block_until_ready(vm(jax.random.key(0), kk))
+                jax.block_until_ready(npy(jax.random.key(0), kk))
+                keys = iter(jax.random.split(jax.random.key(1), 10 * reps))
+                row = {"kind": kind, "dtype": dtype, "k": k}
+                t = {"vm_ppl": [], "numpy": [], "numpyro": [], "uniform": []}
+                for _ in range(reps):
+                    t["vm_ppl"].append(_once_ms(vm, next(keys), kk))
+                    t["numpy"].append(_once_ms(rng.vonmises, 0.0, k_np, shape))
+                    t["numpyro"].append(_once_ms(npy, next(keys), kk))
+                    if kind == "shared" and dtype == "float32":
+                        t["uniform"].append(_once_ms(uni, next(keys)))
+                for name, v in t.items():
+                    if v:
+                        row[f"{name}_ms"] = float(np.median(v))
+                        row[f"{name}_iqr_ms"] = [
+                            float(np.percentile(v, 25)),
+                            float(np.percentile(v, 75)),
+                        ]
+                row["vs_numpy"] = row["numpy_ms"] / row["vm_ppl_ms"]
+                row["vs_numpyro"] = row["numpyro_ms"] / row["vm_ppl_ms"]
+                # the same ratio rep by rep (each rep's pair ran back to back)
+                ratios = np.asarray(t["numpy"]) / np.asarray(t["vm_ppl"])
+                row["vs_numpy_iqr"] = [
+                    float(np.percentile(ratios, 25)),
+                    float(np.percentile(ratios, 75)),
+                ]
+                results["sample"].append(row)
 
     # value_and_grad of the summed log-density: shared k, per-observation loc.
     x = jnp.asarray(rng.vonmises(0.3, 4.0, n), jnp.float32)
@@ -102,22 +141,29 @@ def main(argv: list[str] | None = None) -> dict:
     lp["vs_numpyro"] = lp["numpyro_ms"] / lp["vm_ppl_ms"]
     results["value_and_grad"] = lp
 
+    cpu = results["cpu"]
     lines = [
-        f"device: {results['device']}, {results['cpus']} CPUs, n = {n}, float32, "
-        f"median of {reps} interleaved reps",
+        f"{results['date']}; CPU: {cpu.get('Model name', '?')}, {cpu.get('CPU(s)', '?')} CPUs, "
+        f"L1d {cpu.get('L1d cache', '?')}, L2 {cpu.get('L2 cache', '?')}, "
+        f"L3 {cpu.get('L3 cache', '?')}; "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v),
+        f"device: {results['device']}, n = {n}, median of {reps} interleaved reps; grouped: "
+        f"kappa of shape (1000, 1) broadcast to (1000, n/1000); per-element and grouped "
+        f"kappa spread over [k/2, 3k/2]",
         "",
         f"First call of `jit(sample)` at n = {n} (trace + compile + run): "
         f"{results['first_call_s']:.2f} s",
         "",
-        "| k | vm_ppl ms | numpy ms | numpyro ms | jax uniform ms | vm_ppl M draws/s "
-        "| x numpy | x numpyro |",
-        "|---|---|---|---|---|---|---|---|",
+        "| concentration | dtype | k | vm_ppl ms | numpy ms | numpyro ms | vm_ppl M draws/s "
+        "| x numpy (IQR over reps) | x numpyro |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["sample"]:
+        lo, hi = r["vs_numpy_iqr"]
         lines.append(
-            f"| {r['k']:g} | {r['vm_ppl_ms']:.1f} | {r['numpy_ms']:.1f} | "
-            f"{r['numpyro_ms']:.1f} | {r['uniform_ms']:.1f} | {n / r['vm_ppl_ms'] / 1e3:.0f} | "
-            f"{r['vs_numpy']:.2f} | {r['vs_numpyro']:.2f} |"
+            f"| {r['kind']} | {r['dtype']} | {r['k']:g} | {r['vm_ppl_ms']:.1f} | "
+            f"{r['numpy_ms']:.1f} | {r['numpyro_ms']:.1f} | {n / r['vm_ppl_ms'] / 1e3:.0f} | "
+            f"{r['vs_numpy']:.2f} ({lo:.2f}-{hi:.2f}) | {r['vs_numpyro']:.2f} |"
         )
     lines += [
         "",
