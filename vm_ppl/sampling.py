@@ -89,7 +89,7 @@ def wrap_angle(x: ArrayLike) -> jnp.ndarray:
     The derivative is 1 everywhere (the wrap is a piecewise shift), which is what the
     reparameterised gradient with respect to ``loc`` needs.
     """
-    (x,) = promote_float(x)
+    (x,) = promote_float(x, names=("x",))
     two_pi = 2 * math.pi
     y = x - two_pi * jnp.floor((x + math.pi) / two_pi)
     # Rounding can land exactly on +pi (or a hair below -pi); both are -pi on the circle.
@@ -504,8 +504,9 @@ def sample(
     (1000,)
     """
     if dtype is None:
-        loc, concentration = promote_float(loc, concentration)
+        loc, concentration = promote_float(loc, concentration, names=("loc", "concentration"))
     else:
+        promote_float(jnp.zeros((), dtype), names=("dtype",))  # refuses half precision
         loc = jnp.asarray(loc, dtype)
         concentration = jnp.asarray(concentration, dtype)
     if shape is None:
