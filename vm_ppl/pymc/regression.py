@@ -13,6 +13,19 @@ Mirrors :mod:`vm_ppl.numpyro.regression` (same links and priors):
 transform (NUTS passes through :math:`\pm\pi`), :math:`\kappa \sim` Gamma(2, 0.2)
 (density 0 at :math:`\kappa = 0`, where :math:`\mu_0, \beta` are not identified).
 
+Covariate scale: the sampler works on ``beta_scaled`` :math:`= s\beta` (:math:`s` the root
+mean square of each column of ``X``, :func:`vm_ppl.regression.covariate_scale`) and
+``beta`` is a Deterministic in the units of ``X``. The prior stays on :math:`\beta`, so the
+model is the same for any units of ``X`` (an exact reparametrisation; columns are not
+centred, which would change a tan-half model), and a covariate on a scale of :math:`10^6`
+is fitted as well as a standardised one.
+
+Bad data: NaN or infinite ``X`` or ``y`` raises ``ValueError`` naming the argument and the
+first bad index (not PyMC's automatic imputation, nor "Initial evaluation of model at
+starting point failed!"); ``X`` and ``y`` of different lengths raise ``ValueError`` naming
+both (:func:`vm_ppl.regression.validate_data`); angles that look like degrees warn once
+(:class:`vm_ppl.validation.DegreesWarning`, from :class:`~.distribution.VonMises`).
+
 Multimodality: the tan-half likelihood can have a mirrored mode (:math:`\mu_0 + \pi`,
 :math:`-\beta`: :math:`2\arctan` saturates at :math:`\pm\pi`), so chains started at
 random can settle in different modes. :func:`fit_circular_regression` therefore (1) starts
@@ -42,9 +55,10 @@ from ..bessel import inv_bessel_ratio
 from ..regression import (
     LINKS,
     MultimodalPosteriorWarning,
-    as_design,
     chain_disagreement,
     check_link,
+    covariate_scale,
+    validate_data,
 )
 from .distribution import VonMises, circular
 
@@ -68,9 +82,11 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Parameters
     ----------
     X : array_like, shape (n_obs,) or (n_obs, n_features)
-        Covariates (standardise them: the priors assume unit scale).
+        Covariates, finite, any scale (module docstring); the default priors are weakly
+        informative for unit scale.
     y : array_like, shape (n_obs,), optional
-        Observed angles, any window; ``None`` for prior predictive draws.
+        Observed angles in radians, finite, any window; ``None`` for prior predictive
+        draws.
     link : {"tan_half", "identity"}
         Link function (module docstring).
     record_mu : bool
@@ -79,22 +95,29 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Returns
     -------
     pymc.Model
-        Free variables ``mu0``, ``beta`` (dim ``feature``), ``kappa``; observed ``y``
-        (dim ``obs``).
+        Free variables ``mu0``, ``beta_scaled`` (dim ``feature``), ``kappa``;
+        Deterministic ``beta`` (dim ``feature``, ``beta_scaled`` divided by the root mean
+        square of each column of ``X``); observed ``y`` (dim ``obs``).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``link``; NaN or infinite ``X`` or ``y`` (first bad index); lengths of
+        ``X`` and ``y`` that differ.
     """
     check_link(link)
-    X = as_design(X)
+    X, y = validate_data(X, y, warn_degrees=False)  # VonMises("y", observed=y) warns
     n, p = X.shape
-    if y is not None and np.shape(y) != (n,):
-        raise ValueError(f"y must have shape ({n},) to match X, got {np.shape(y)}")
+    scale = covariate_scale(X)
     coords = {"obs": np.arange(n), "feature": np.arange(p)}
     with pm.Model(coords=coords) as model:
         Xd = pm.Data("X", X, dims=("obs", "feature"))
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
         if link == "tan_half":
-            beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature")
+            beta_scaled = pm.Cauchy("beta_scaled", 0.0, scale, dims="feature")
         else:
-            beta = pm.Normal("beta", 0.0, 1.0, dims="feature")
+            beta_scaled = pm.Normal("beta_scaled", 0.0, scale, dims="feature")
+        beta = pm.Deterministic("beta", beta_scaled / scale, dims="feature")
         kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
         eta = pt.dot(Xd, beta)
         g = 2.0 * pt.arctan(eta) if link == "tan_half" else eta
@@ -111,16 +134,24 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     Maximises the mean cosine residual :math:`\bar c = n^{-1}\sum\cos(y_i - \mu_0 -
     g(x_i^\top\beta))` (the profile likelihood in :math:`(\mu_0, \beta)` for any
     :math:`\kappa`) from ``mu0`` spread round the circle and ``beta`` near 0, then sets
-    :math:`\hat\kappa = A^{-1}(\bar c)`.
+    :math:`\hat\kappa = A^{-1}(\bar c)`. Works on the covariates divided by their root mean
+    square (module docstring).
 
     Returns
     -------
     dict
-        ``{"mu0", "beta", "kappa"}``, usable as ``pm.sample(initvals=...)``.
+        ``{"mu0", "beta", "beta_scaled", "kappa"}`` (``beta`` in the units of ``X``),
+        usable as ``pm.sample(initvals=...)`` for :func:`circular_regression_model`.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (first bad index), lengths that differ.
     """
     check_link(link)
-    X = as_design(X)
-    y = np.asarray(y, dtype=float)
+    X, y = validate_data(X, y, warn_degrees=False)
+    scale = covariate_scale(X)
+    X = X / scale
     p = X.shape[1]
     rng = np.random.default_rng(seed)
 
@@ -147,7 +178,8 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
             best = res
     mean_cos = float(np.clip(-best.fun, 0.0, 1.0 - 1e-6))
     mu0 = float(np.angle(np.exp(1j * best.x[0])))
-    return {"mu0": mu0, "beta": best.x[1:], "kappa": float(inv_bessel_ratio(mean_cos))}
+    return {"mu0": mu0, "beta": best.x[1:] / scale, "beta_scaled": best.x[1:],
+            "kappa": float(inv_bessel_ratio(mean_cos))}
 
 
 def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
@@ -210,7 +242,8 @@ def fit_circular_regression(
     Parameters
     ----------
     X, y : array_like
-        Covariates (n_obs,) or (n_obs, p), standardised; observed angles (any window).
+        Covariates (n_obs,) or (n_obs, p), finite, any scale (``beta`` is reported in
+        their units); observed angles in radians, finite, any window.
     link : {"tan_half", "identity"}
         Link function.
     sampler : {"pymc", "numpyro", "blackjax", "nutpie"}
@@ -235,13 +268,28 @@ def fit_circular_regression(
     -------
     (pymc.Model, arviz.InferenceData)
         The model and the posterior draws.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (naming the argument and the first bad index),
+        lengths that differ, an unknown ``sampler``, ``init`` or ``link``; before anything
+        is compiled.
+
+    Warns
+    -----
+    vm_ppl.validation.DegreesWarning
+        Once, when ``y`` looks like degrees (some :math:`|y| > 2\pi`).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if init not in ("mle", "prior"):
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
     model = circular_regression_model(X, y, link=link)
-    start = mle_init(X, y, link=link, seed=random_seed) if init == "mle" else None
+    start = None
+    if init == "mle":
+        mle = mle_init(X, y, link=link, seed=random_seed)
+        start = {k: mle[k] for k in ("mu0", "beta_scaled", "kappa")}
     if sampler == "nutpie":
         import nutpie
 
