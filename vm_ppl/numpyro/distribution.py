@@ -72,7 +72,8 @@ class VonMises(Distribution):
     (:class:`~vm_ppl.validation.DegreesWarning`). Checked once per trace, on the host, so
     the compiled log-density is unchanged. Not checked: angles that are themselves traced
     (``jit_model_args=True``, data passed as a ``jit`` argument) and eager calls with
-    concrete parameters, where a NaN angle gives NaN like :func:`vm_ppl.log_prob`.
+    concrete parameters, where a NaN angle gives NaN like :func:`vm_ppl.log_prob` (or
+    ``-inf`` with NumPyro's out-of-support warning when its validation is on).
     Missing observations: drop them, or mask them (``obs_mask``,
     ``numpyro.handlers.mask``; masked entries are not checked).
     ``cdf`` follows SciPy (:math:`F(\mu) = 1/2`, :math:`F(x + 2\pi) = F(x) + 1`)
