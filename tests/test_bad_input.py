@@ -20,7 +20,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as nd
 import pytest
-from numpyro.infer import MCMC, NUTS
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer import MCMC, NUTS, Predictive
 from numpyro.infer.util import log_density
 
 import vm_ppl
@@ -263,10 +264,25 @@ def test_numpyro_covariate_on_1e6_scale_recovers_truth():
     assert abs(mu0 - 1.0) < 0.2
     assert abs(float(np.mean(s["beta"])) * 1e6 - 0.8) < 0.2  # reported on the user's scale
     assert 3.5 < float(np.mean(s["kappa"])) < 7.0
-    np.testing.assert_allclose(
-        s["beta"][:, 0] * covariate_scale(X)[0], s["beta_scaled"][:, 0], rtol=1e-5
-    )
     assert float(np.mean(mcmc.get_extra_fields()["diverging"])) == 0.0
+
+
+def test_numpyro_scaled_coordinate_same_model_and_predictions():
+    # "beta" keeps its Cauchy(0, 1) prior in the units of X; only NUTS's coordinate is
+    # beta * s; Predictive at covariates of another scale uses the posterior beta as is.
+    X = 1e6 * _data()[0]
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(vn.circular_regression_model, 0)).get_trace(X)
+    site = tr["beta"]["fn"]
+    beta = np.array([3e-7, -1e-6])
+    np.testing.assert_allclose(
+        biject_to(site.support).inv(beta), beta * covariate_scale(X), rtol=1e-6
+    )
+    np.testing.assert_allclose(site.log_prob(beta), nd.Cauchy(0.0, 1.0).log_prob(beta).sum())
+    post = {"mu0": np.array([1.0]), "beta": np.array([[0.5, -0.2]]), "kappa": np.array([1e6])}
+    X_new = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    pred = Predictive(vn.circular_regression_model, post)(jax.random.key(0), X_new)["y"]
+    expected = 1.0 + 2 * np.arctan(X_new @ post["beta"][0])
+    np.testing.assert_allclose(np.angle(np.exp(1j * (pred[0] - expected))), 0.0, atol=0.01)
 
 
 # --- PyMC -----------------------------------------------------------------------------
@@ -318,8 +334,10 @@ def test_pymc_degrees_warn_once(vmp):
 
 
 def test_pymc_covariate_on_1e6_scale(vmp):
-    # The sampler's coordinate is beta_scaled (of order 1); beta is reported on the user's
-    # scale. (Sampling it is the NumPyro test's job: the same reparametrisation.)
+    import pytensor.tensor as pt
+
+    # The samplers move on beta * s (of order 1); beta is in the units of X. (Sampling it
+    # is the NumPyro test's job: the same reparametrisation.)
     rng = np.random.default_rng(0)
     z = rng.standard_normal(150)
     y = np.asarray(vm_ppl.sample(jax.random.key(1), 1.0 + 2 * np.arctan(0.8 * z), 5.0))
@@ -327,11 +345,14 @@ def test_pymc_covariate_on_1e6_scale(vmp):
     start = vmp.mle_init(X, y)
     assert abs(start["beta"][0] * 1e6 - 0.8) < 0.15
     assert abs(start["kappa"] - 5.0) < 1.5
-    np.testing.assert_allclose(start["beta_scaled"], start["beta"] * covariate_scale(X))
     model = vmp.circular_regression_model(X, y)
-    assert {v.name for v in model.free_RVs} == {"mu0", "beta_scaled", "kappa"}
-    beta = model.compile_fn(model["beta"], inputs=[model["beta_scaled"]])
-    np.testing.assert_allclose(beta({"beta_scaled": start["beta_scaled"]}), start["beta"])
+    assert {v.name for v in model.free_RVs} == {"mu0", "beta", "kappa"}
+    assert model.rvs_to_values[model["beta"]].name == "beta_scale__"
+    transform = model.rvs_to_transforms[model["beta"]]
+    np.testing.assert_allclose(
+        transform.forward(pt.as_tensor_variable(start["beta"])).eval(),
+        start["beta"] * covariate_scale(X),
+    )
 
 
 def test_pymc_tan_half_rewrite_compiles_without_overflow_warning(vmp):

@@ -9,12 +9,12 @@ and ``fit_circular_regression``): a NaN or infinite covariate or angle raises a
 lengths raise a ``ValueError`` naming both; angles that look like degrees warn
 (:class:`~vm_ppl.validation.DegreesWarning`).
 
-Covariate scale (:func:`covariate_scale`): the adapters sample
-:math:`\beta^{s}_j = s_j\beta_j`, with :math:`s_j` the root mean square of column
-:math:`j` of ``X``, and report :math:`\beta_j = \beta^{s}_j / s_j`. Since
-:math:`X\beta = (X/s)\,\beta^{s}` and the prior is placed on :math:`\beta` (so
-:math:`\beta^{s}_j` gets the same prior family scaled by :math:`s_j`), the model is the same
-for every covariate scale; only the sampler's geometry changes. Without it a covariate on
+Covariate scale (:func:`covariate_scale`): the coefficient ``beta`` stays in the units of
+``X``, with its prior, but the samplers move on :math:`s_j\beta_j`, with :math:`s_j` the
+root mean square of column :math:`j` of ``X`` (the unconstrained transform of ``beta``:
+an affine ``biject_to`` in NumPyro, ``ScaleTransform`` in PyMC). Since
+:math:`X\beta = (X/s)(s\beta)`, the geometry is that of a standardised covariate while
+the model, the priors and the reported ``beta`` are unchanged. Without it a covariate on
 a scale of :math:`10^6` puts the coefficient at :math:`10^{-6}`, where starts and NUTS steps
 of order 1 saturate the tan-half link (:math:`2\arctan` flat at :math:`\pm\pi`) and the
 chains stick far from the posterior. Columns are not centred: with the tan-half link
@@ -110,8 +110,8 @@ def validate_data(X: ArrayLike, y: ArrayLike | None = None, *, warn_degrees: boo
 def covariate_scale(X: ArrayLike) -> np.ndarray:
     r"""Root mean square of each column of the design matrix (1 for an all-zero column).
 
-    The adapters sample :math:`\beta^{s} = s\,\beta` with this :math:`s` (module
-    docstring): an exact reparametrisation, not a change of model.
+    The samplers move on :math:`s\beta` with this :math:`s` (module docstring): a change
+    of the sampler's coordinates, not of the model.
     """
     X = as_design(X)
     s = np.sqrt(np.mean(X * X, axis=0)) if X.shape[0] else np.ones(X.shape[1])

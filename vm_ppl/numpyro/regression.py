@@ -21,17 +21,18 @@ identified) and whose mean is 10.
 
 Covariate scale
 ---------------
-NUTS samples ``beta_scaled`` :math:`= s\beta`, with :math:`s` the root mean square of each
-column of ``X`` (:func:`vm_ppl.regression.covariate_scale`), and ``beta`` :math:`= \beta`
-is recorded as a deterministic site on the scale of the ``X`` given. The prior stays on
-:math:`\beta` (``beta_scaled`` gets the same family with scale :math:`s`), so the model is
-the same for any units of ``X``: only the sampler's geometry changes, and a covariate on a
-scale of :math:`10^6` is fitted as well as a standardised one (without this its
-coefficient of order :math:`10^{-6}` sits where starts and steps of order 1 saturate the
-link, and the chains stick far from the posterior). For a standardised covariate
-:math:`s \approx 1` and nothing changes. The priors are on :math:`\beta` in the units
-of ``X``, so they are weakly informative only for a covariate of unit scale; columns are
-not centred (with the tan-half link that would change the model).
+The site ``beta`` is in the units of ``X`` and carries the priors above, but NUTS moves on
+:math:`u = s\beta`, with :math:`s` the root mean square of each column of ``X``
+(:func:`vm_ppl.regression.covariate_scale`): the support of ``beta`` is a real constraint
+whose ``biject_to`` is the affine map :math:`u \mapsto u/s`. The model (sites, priors,
+posterior) is the same for any units of ``X``; only the sampler's coordinates change, so
+a covariate on a scale of :math:`10^6` is fitted as well as a standardised one (without
+this its coefficient of order :math:`10^{-6}` sits where starts and steps of order 1
+saturate the link, and the chains stick far from the posterior). ``Predictive`` at new
+covariates uses the posterior ``beta`` as it is. For a standardised covariate
+:math:`s \approx 1`. The priors are on :math:`\beta` in the units of ``X``, so they are
+weakly informative only for a covariate of unit scale; columns are not centred (with the
+tan-half link centring would change the model).
 
 Bad data
 --------
@@ -68,6 +69,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as nd
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import AffineTransform, biject_to
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.util import not_jax_tracer
 
@@ -92,6 +95,52 @@ __all__ = [
     "mle_init",
 ]
 
+class _ScaledReal(constraints.Constraint):
+    """The real line, whose unconstrained coordinate is ``value * scale`` (``biject_to``)."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, x):
+        return constraints.real(x)
+
+    def feasible_like(self, prototype):
+        return jnp.zeros_like(prototype)
+
+    def tree_flatten(self):
+        return (self.scale,), (("scale",), {})
+
+    def eq(self, other, static: bool = False):
+        return isinstance(other, _ScaledReal) and bool(np.array_equal(self.scale, other.scale))
+
+
+@biject_to.register(_ScaledReal)
+def _biject_to_scaled_real(constraint):
+    return AffineTransform(0.0, 1.0 / constraint.scale)
+
+
+class _SampledOnScale(nd.Distribution):
+    """``base`` (real support) with :class:`_ScaledReal` support: same density and draws,
+    but NUTS and the other samplers move on ``value * scale``."""
+
+    arg_constraints = {}
+    pytree_data_fields = ("base", "scale")
+
+    def __init__(self, base, scale, *, validate_args=None):
+        self.base, self.scale = base, scale
+        super().__init__(base.batch_shape, base.event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return _ScaledReal(self.scale)
+
+    def sample(self, key, sample_shape=()):
+        return self.base.sample(key, sample_shape)
+
+    def log_prob(self, value):
+        return self.base.log_prob(value)
+
+
 def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
     check_link(link)
     return 2.0 * jnp.arctan(eta) if link == "tan_half" else eta
@@ -110,8 +159,8 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Parameters
     ----------
     X : array_like, shape (n_obs,) or (n_obs, n_features)
-        Covariates, finite; any scale (sampled as ``beta_scaled``, module docstring), but
-        the default priors are weakly informative for unit scale.
+        Covariates, finite, any scale (module docstring); the default priors are weakly
+        informative for unit scale.
     y : array_like, shape (n_obs,), optional
         Observed angles in radians, finite, any window. ``None`` for prior predictive
         draws.
@@ -121,11 +170,9 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
         Also record ``mu``, the wrapped mean direction of every observation, as a
         deterministic site (n_obs values per draw: off by default for large data).
 
-    Sites: ``mu0`` (circular), ``beta_scaled`` (n_features,), ``beta`` (deterministic,
-    ``beta_scaled`` divided by the root mean square of each column of ``X``), ``kappa``,
-    optionally ``mu``, and ``y``. ``Predictive`` with posterior samples uses their
-    ``beta``, so predictions at new ``X`` are right whatever its scale. Predictive draws
-    of ``y`` are in :math:`[-\pi, \pi)`.
+    Sites: ``mu0`` (circular), ``beta`` (n_features,; unconstrained coordinate
+    ``beta`` times the root mean square of each column of ``X``), ``kappa``, optionally
+    ``mu``, and ``y``. Predictive draws of ``y`` are in :math:`[-\pi, \pi)`.
 
     Raises
     ------
@@ -143,9 +190,9 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
                          f"{jnp.shape(y)}")
     scale = jnp.asarray(covariate_scale(X_np), X.dtype)
     mu0 = numpyro.sample("mu0", CircularUniform())
-    beta_prior = nd.Cauchy(0.0, scale) if link == "tan_half" else nd.Normal(0.0, scale)
-    beta_scaled = numpyro.sample("beta_scaled", beta_prior.to_event(1))
-    beta = numpyro.deterministic("beta", beta_scaled / scale)
+    beta_prior = nd.Cauchy(0.0, 1.0) if link == "tan_half" else nd.Normal(0.0, 1.0)
+    beta_prior = _SampledOnScale(beta_prior.expand([p]), scale).to_event(1)
+    beta = numpyro.sample("beta", beta_prior)
     kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
     mu = wrap_angle(mu0 + _link(X @ beta, link))
     if record_mu:
@@ -264,8 +311,8 @@ def fit_circular_regression(
     :func:`detect_multimodality` and a :class:`MultimodalPosteriorWarning` is issued if
     they disagree; the diagnosis is stored as ``mcmc.multimodality``.
 
-    ``X`` may be on any scale (the sampler works on ``beta_scaled``; ``beta`` in the
-    samples is in the units of ``X``: module docstring).
+    ``X`` may be on any scale (NUTS moves on ``beta`` times the covariates' root mean
+    square; ``beta`` is in the units of ``X``: module docstring).
 
     Raises
     ------
@@ -290,9 +337,8 @@ def fit_circular_regression(
     kwargs = {}
     if init == "mle":
         start = mle_init(X, y, link=link, seed=seed)
-        beta_scaled = start.beta * jnp.asarray(covariate_scale(X_np), X.dtype)
         kwargs["init_strategy"] = init_to_value(
-            values={"mu0": start.mu0, "beta_scaled": beta_scaled, "kappa": start.kappa}
+            values={"mu0": start.mu0, "beta": start.beta, "kappa": start.kappa}
         )
     elif init != "prior":
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")

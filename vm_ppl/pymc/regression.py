@@ -13,12 +13,12 @@ Mirrors :mod:`vm_ppl.numpyro.regression` (same links and priors):
 transform (NUTS passes through :math:`\pm\pi`), :math:`\kappa \sim` Gamma(2, 0.2)
 (density 0 at :math:`\kappa = 0`, where :math:`\mu_0, \beta` are not identified).
 
-Covariate scale: the sampler works on ``beta_scaled`` :math:`= s\beta` (:math:`s` the root
-mean square of each column of ``X``, :func:`vm_ppl.regression.covariate_scale`) and
-``beta`` is a Deterministic in the units of ``X``. The prior stays on :math:`\beta`, so the
-model is the same for any units of ``X`` (an exact reparametrisation; columns are not
-centred, which would change a tan-half model), and a covariate on a scale of :math:`10^6`
-is fitted as well as a standardised one.
+Covariate scale: ``beta`` is in the units of ``X`` and carries the priors above, but its
+transform is PyMC's ``ScaleTransform`` by :math:`s`, the root mean square of each column of
+``X`` (:func:`vm_ppl.regression.covariate_scale`), so the samplers move on
+:math:`s\beta` (value variable ``beta_scale__``). The model is the same for any units of
+``X`` (columns are not centred: that would change a tan-half model), and a covariate on a
+scale of :math:`10^6` is fitted as well as a standardised one.
 
 Bad data: NaN or infinite ``X`` or ``y`` raises ``ValueError`` naming the argument and the
 first bad index (not PyMC's automatic imputation, nor "Initial evaluation of model at
@@ -43,12 +43,14 @@ References
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Any
 
 import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import ScaleTransform
 from scipy.optimize import minimize
 
 from ..bessel import inv_bessel_ratio
@@ -75,6 +77,11 @@ __all__ = [
 SAMPLERS = ("pymc", "numpyro", "blackjax", "nutpie")
 
 
+def _constant(value, *inputs):
+    """``ScaleTransform``'s argument function: a constant (picklable, unlike a lambda)."""
+    return value
+
+
 def circular_regression_model(X, y=None, *, link: str = "tan_half",
                               record_mu: bool = False) -> pm.Model:
     r"""Build the PyMC model :math:`y \sim \mathrm{VonMises}(\mu_0 + g(X\beta), \kappa)`.
@@ -95,9 +102,8 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Returns
     -------
     pymc.Model
-        Free variables ``mu0``, ``beta_scaled`` (dim ``feature``), ``kappa``;
-        Deterministic ``beta`` (dim ``feature``, ``beta_scaled`` divided by the root mean
-        square of each column of ``X``); observed ``y`` (dim ``obs``).
+        Free variables ``mu0``, ``beta`` (dim ``feature``; transform: scale by the root
+        mean square of each column of ``X``), ``kappa``; observed ``y`` (dim ``obs``).
 
     Raises
     ------
@@ -113,11 +119,11 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     with pm.Model(coords=coords) as model:
         Xd = pm.Data("X", X, dims=("obs", "feature"))
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
+        to_unit = ScaleTransform(partial(_constant, scale))  # samplers move on s * beta
         if link == "tan_half":
-            beta_scaled = pm.Cauchy("beta_scaled", 0.0, scale, dims="feature")
+            beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature", transform=to_unit)
         else:
-            beta_scaled = pm.Normal("beta_scaled", 0.0, scale, dims="feature")
-        beta = pm.Deterministic("beta", beta_scaled / scale, dims="feature")
+            beta = pm.Normal("beta", 0.0, 1.0, dims="feature", transform=to_unit)
         kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
         eta = pt.dot(Xd, beta)
         g = 2.0 * pt.arctan(eta) if link == "tan_half" else eta
@@ -140,8 +146,8 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     Returns
     -------
     dict
-        ``{"mu0", "beta", "beta_scaled", "kappa"}`` (``beta`` in the units of ``X``),
-        usable as ``pm.sample(initvals=...)`` for :func:`circular_regression_model`.
+        ``{"mu0", "beta", "kappa"}`` (``beta`` in the units of ``X``), usable as
+        ``pm.sample(initvals=...)``.
 
     Raises
     ------
@@ -178,8 +184,7 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
             best = res
     mean_cos = float(np.clip(-best.fun, 0.0, 1.0 - 1e-6))
     mu0 = float(np.angle(np.exp(1j * best.x[0])))
-    return {"mu0": mu0, "beta": best.x[1:] / scale, "beta_scaled": best.x[1:],
-            "kappa": float(inv_bessel_ratio(mean_cos))}
+    return {"mu0": mu0, "beta": best.x[1:] / scale, "kappa": float(inv_bessel_ratio(mean_cos))}
 
 
 def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
@@ -286,10 +291,7 @@ def fit_circular_regression(
     if init not in ("mle", "prior"):
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
     model = circular_regression_model(X, y, link=link)
-    start = None
-    if init == "mle":
-        mle = mle_init(X, y, link=link, seed=random_seed)
-        start = {k: mle[k] for k in ("mu0", "beta_scaled", "kappa")}
+    start = mle_init(X, y, link=link, seed=random_seed) if init == "mle" else None
     if sampler == "nutpie":
         import nutpie
 
