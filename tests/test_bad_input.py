@@ -102,11 +102,12 @@ def test_covariate_scale_is_an_exact_reparametrisation():
     rng = np.random.default_rng(1)
     X = np.column_stack([1e6 * rng.standard_normal(30), np.zeros(30), rng.standard_normal(30)])
     s = covariate_scale(X)
-    np.testing.assert_allclose(
-        s, [np.sqrt(np.mean(X[:, 0] ** 2)), 1.0, np.sqrt(np.mean(X[:, 2] ** 2))]
-    )
+    rms = np.sqrt(np.mean(X * X, axis=0))
+    assert s[0] == 2.0**20 and 2**-0.5 <= rms[0] / s[0] <= 2**0.5  # power of 2 nearest rms
+    assert s[1] == 1.0  # all-zero column
+    assert s[2] == 1.0  # unit scale: no change of coordinates at all
     beta = np.array([3e-7, 2.0, -0.4])
-    np.testing.assert_allclose((X / s) @ (beta * s), X @ beta, rtol=1e-12)
+    np.testing.assert_array_equal((X / s) @ (beta * s), X @ beta)  # exact: powers of 2
 
 
 # --- NumPyro --------------------------------------------------------------------------
@@ -237,28 +238,28 @@ def test_numpyro_degrees_warn():
                 0
             ]
         )(0.1, 2.0)
-    # The fit helper warns once, naming y (not again from the traced VonMises site).
-    X, y = _data(n=10)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        vn.fit_circular_regression(
-            X, np.rad2deg(y), num_warmup=2, num_samples=2, num_chains=1, init="prior"
-        )
-    degrees = [w for w in caught if issubclass(w.category, DegreesWarning)]
-    assert len(degrees) == 1, [str(w.message) for w in degrees]
-    assert str(degrees[0].message).startswith("y looks like degrees")
-    assert degrees[0].filename == __file__
 
 
-def test_numpyro_covariate_on_1e6_scale_recovers_truth():
+def test_numpyro_fit_1e6_covariate_recovers_truth_and_warns_once():
     # Without covariate scaling: kappa about 0.9 (truth 5), mu0 about -2 (truth 1).
+    # The angles are given in [2pi + a, 4pi + a): radians in a window beyond 2pi, the same
+    # model (the density is periodic), but they warn (one MCMC run checks both).
     rng = np.random.default_rng(0)
     z = rng.standard_normal(150)
     y = np.asarray(vm_ppl.sample(jax.random.key(1), 1.0 + 2 * np.arctan(0.8 * z), 5.0))
     X = 1e6 * z
     start = vn.mle_init(X, y)
     assert abs(float(start.beta[0]) * 1e6 - 0.8) < 0.15
-    mcmc = vn.fit_circular_regression(X, y, num_warmup=150, num_samples=150, num_chains=1, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mcmc = vn.fit_circular_regression(
+            X, y + 4 * np.pi, num_warmup=150, num_samples=150, num_chains=1, seed=1
+        )
+    # Once, naming y, pointing at the caller (not again from the traced VonMises site).
+    degrees = [w for w in caught if issubclass(w.category, DegreesWarning)]
+    assert len(degrees) == 1, [str(w.message) for w in degrees]
+    assert str(degrees[0].message).startswith("y looks like degrees (max |y| = 1")
+    assert degrees[0].filename == __file__
     s = mcmc.get_samples()
     mu0 = float(np.angle(np.mean(np.exp(1j * np.asarray(s["mu0"])))))
     assert abs(mu0 - 1.0) < 0.2
@@ -326,6 +327,12 @@ def test_pymc_degrees_warn_once(vmp):
     with pytest.warns(DegreesWarning, match=r"wind looks like degrees \(max \|wind\| = 350"):
         with pm.Model():
             vmp.VonMises("wind", 0.0, 1.0, observed=[10.0, 350.0, 90.0])
+    with pytest.warns(DegreesWarning, match=r"wind looks like degrees"):
+        with pm.Model():
+            vmp.VonMises("wind", 0.0, 1.0, observed=pm.Data("d", np.array([10.0, 350.0])))
+    with pytest.warns(DegreesWarning, match=r"wind looks like degrees"):
+        with pm.Model():
+            vmp.VonMises("wind", 0.0, 1.0, observed=pm.math.constant(np.array([10.0, 350.0])))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegreesWarning)
         with pm.Model():
@@ -348,6 +355,9 @@ def test_pymc_covariate_on_1e6_scale(vmp):
     model = vmp.circular_regression_model(X, y)
     assert {v.name for v in model.free_RVs} == {"mu0", "beta", "kappa"}
     assert model.rvs_to_values[model["beta"]].name == "beta_scale__"
+    plain = vmp.circular_regression_model(z, y)  # standardised: s = 1, no transform
+    assert plain.rvs_to_transforms[plain["beta"]] is None
+    assert plain.rvs_to_values[plain["beta"]].name == "beta"
     transform = model.rvs_to_transforms[model["beta"]]
     np.testing.assert_allclose(
         transform.forward(pt.as_tensor_variable(start["beta"])).eval(),

@@ -11,8 +11,10 @@ lengths raise a ``ValueError`` naming both; angles that look like degrees warn
 
 Covariate scale (:func:`covariate_scale`): the coefficient ``beta`` stays in the units of
 ``X``, with its prior, but the samplers move on :math:`s_j\beta_j`, with :math:`s_j` the
-root mean square of column :math:`j` of ``X`` (the unconstrained transform of ``beta``:
-an affine ``biject_to`` in NumPyro, ``ScaleTransform`` in PyMC). Since
+root mean square of column :math:`j` of ``X`` rounded to a power of 2 (the unconstrained
+transform of ``beta``: an affine ``biject_to`` in NumPyro, ``ScaleTransform`` in PyMC;
+none when every :math:`s_j = 1`, e.g. for standardised covariates, whose models are
+unchanged). Since
 :math:`X\beta = (X/s)(s\beta)`, the geometry is that of a standardised covariate while
 the model, the priors and the reported ``beta`` are unchanged. Without it a covariate on
 a scale of :math:`10^6` puts the coefficient at :math:`10^{-6}`, where starts and NUTS steps
@@ -108,14 +110,18 @@ def validate_data(X: ArrayLike, y: ArrayLike | None = None, *, warn_degrees: boo
 
 
 def covariate_scale(X: ArrayLike) -> np.ndarray:
-    r"""Root mean square of each column of the design matrix (1 for an all-zero column).
+    r"""Root mean square of each column of the design matrix, rounded to a power of 2.
 
     The samplers move on :math:`s\beta` with this :math:`s` (module docstring): a change
-    of the sampler's coordinates, not of the model.
+    of the sampler's coordinates, not of the model. A power of 2 makes the change exact in
+    floating point and the identity (:math:`s = 1`) for a column whose root mean square
+    is within a factor :math:`\sqrt 2` of 1, e.g. a standardised covariate; an all-zero
+    or non-finite column gets 1.
     """
     X = as_design(X)
-    s = np.sqrt(np.mean(X * X, axis=0)) if X.shape[0] else np.ones(X.shape[1])
-    return np.where(s > 0, s, 1.0)
+    rms = np.sqrt(np.mean(X * X, axis=0)) if X.shape[0] else np.ones(X.shape[1])
+    ok = np.isfinite(rms) & (rms > 0)
+    return np.where(ok, np.exp2(np.round(np.log2(np.where(ok, rms, 1.0)))), 1.0)
 
 
 def chain_disagreement(mu0: ArrayLike, beta: ArrayLike, *, mean_cos_tol: float = 0.02,

@@ -22,17 +22,17 @@ identified) and whose mean is 10.
 Covariate scale
 ---------------
 The site ``beta`` is in the units of ``X`` and carries the priors above, but NUTS moves on
-:math:`u = s\beta`, with :math:`s` the root mean square of each column of ``X``
-(:func:`vm_ppl.regression.covariate_scale`): the support of ``beta`` is a real constraint
-whose ``biject_to`` is the affine map :math:`u \mapsto u/s`. The model (sites, priors,
-posterior) is the same for any units of ``X``; only the sampler's coordinates change, so
-a covariate on a scale of :math:`10^6` is fitted as well as a standardised one (without
-this its coefficient of order :math:`10^{-6}` sits where starts and steps of order 1
-saturate the link, and the chains stick far from the posterior). ``Predictive`` at new
-covariates uses the posterior ``beta`` as it is. For a standardised covariate
-:math:`s \approx 1`. The priors are on :math:`\beta` in the units of ``X``, so they are
-weakly informative only for a covariate of unit scale; columns are not centred (with the
-tan-half link centring would change the model).
+:math:`u = s\beta`, with :math:`s` the root mean square of each column of ``X`` rounded to a
+power of 2 (:func:`vm_ppl.regression.covariate_scale`): the support of ``beta`` is a real
+constraint whose ``biject_to`` is the affine map :math:`u \mapsto u/s`. The model (sites,
+priors, posterior) is the same for any units of ``X``; only the sampler's coordinates
+change, so a covariate on a scale of :math:`10^6` is fitted as well as a standardised one
+(without this its coefficient of order :math:`10^{-6}` sits where starts and steps of order
+1 saturate the link, and the chains stick far from the posterior). ``Predictive`` at new
+covariates uses the posterior ``beta`` as it is. For standardised covariates :math:`s = 1`
+and the model is the plain one. The priors are on :math:`\beta` in the units of ``X``, so
+they are weakly informative only for a covariate of unit scale; columns are not centred
+(with the tan-half link centring would change the model).
 
 Bad data
 --------
@@ -188,10 +188,13 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     if y is not None and jnp.shape(y) != (n,):
         raise ValueError(f"y must have shape ({n},) to match the {n} rows of X, got shape "
                          f"{jnp.shape(y)}")
-    scale = jnp.asarray(covariate_scale(X_np), X.dtype)
+    scale = covariate_scale(X_np).astype(X.dtype)
     mu0 = numpyro.sample("mu0", CircularUniform())
     beta_prior = nd.Cauchy(0.0, 1.0) if link == "tan_half" else nd.Normal(0.0, 1.0)
-    beta_prior = _SampledOnScale(beta_prior.expand([p]), scale).to_event(1)
+    beta_prior = beta_prior.expand([p])
+    if np.any(scale != 1.0):  # standardised covariates: s = 1, the plain prior
+        beta_prior = _SampledOnScale(beta_prior, scale)
+    beta_prior = beta_prior.to_event(1)
     beta = numpyro.sample("beta", beta_prior)
     kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
     mu = wrap_angle(mu0 + _link(X @ beta, link))

@@ -20,7 +20,7 @@ from pymc.distributions.continuous import Continuous
 from pymc.distributions.dist_math import check_icdf_value, check_parameters
 from pymc.distributions.shape_utils import rv_size_is_none
 from pymc.distributions.transforms import Transform, _default_transform
-from pytensor.graph.basic import Variable
+from pytensor.graph.basic import Constant, Variable
 
 from ..validation import warn_if_degrees
 from .ops import vonmises_cdf, vonmises_icdf, vonmises_logp
@@ -88,7 +88,11 @@ class VonMises(Continuous):
     def __new__(cls, name, *args, observed=None, **kwargs):
         # Observed angles are known here, once, at model build (logp is untouched).
         if observed is not None:
-            data = observed.get_value() if hasattr(observed, "get_value") else observed
+            data = observed
+            if isinstance(observed, Constant):
+                data = observed.data
+            elif hasattr(observed, "get_value"):  # pm.Data
+                data = observed.get_value()
             try:
                 angles = np.ma.filled(np.ma.asarray(data, dtype=float), np.nan)
             except (TypeError, ValueError):  # symbolic or not numeric: PyMC's business

@@ -15,10 +15,11 @@ transform (NUTS passes through :math:`\pm\pi`), :math:`\kappa \sim` Gamma(2, 0.2
 
 Covariate scale: ``beta`` is in the units of ``X`` and carries the priors above, but its
 transform is PyMC's ``ScaleTransform`` by :math:`s`, the root mean square of each column of
-``X`` (:func:`vm_ppl.regression.covariate_scale`), so the samplers move on
-:math:`s\beta` (value variable ``beta_scale__``). The model is the same for any units of
-``X`` (columns are not centred: that would change a tan-half model), and a covariate on a
-scale of :math:`10^6` is fitted as well as a standardised one.
+``X`` rounded to a power of 2 (:func:`vm_ppl.regression.covariate_scale`), so the samplers
+move on :math:`s\beta` (value variable ``beta_scale__``; no transform, value variable
+``beta``, when every :math:`s = 1`, e.g. for standardised covariates). The model is the same
+for any units of ``X`` (columns are not centred: that would change a tan-half model), and a
+covariate on a scale of :math:`10^6` is fitted as well as a standardised one.
 
 Bad data: NaN or infinite ``X`` or ``y`` raises ``ValueError`` naming the argument and the
 first bad index (not PyMC's automatic imputation, nor "Initial evaluation of model at
@@ -103,7 +104,8 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     -------
     pymc.Model
         Free variables ``mu0``, ``beta`` (dim ``feature``; transform: scale by the root
-        mean square of each column of ``X``), ``kappa``; observed ``y`` (dim ``obs``).
+        mean square of each column of ``X``, rounded to a power of 2, unless that is 1),
+        ``kappa``; observed ``y`` (dim ``obs``).
 
     Raises
     ------
@@ -119,7 +121,8 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     with pm.Model(coords=coords) as model:
         Xd = pm.Data("X", X, dims=("obs", "feature"))
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
-        to_unit = ScaleTransform(partial(_constant, scale))  # samplers move on s * beta
+        # Samplers move on s * beta; none for standardised covariates (s = 1).
+        to_unit = ScaleTransform(partial(_constant, scale)) if np.any(scale != 1.0) else None
         if link == "tan_half":
             beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature", transform=to_unit)
         else:
