@@ -95,6 +95,7 @@ __all__ = [
     "mle_init",
 ]
 
+
 class _ScaledReal(constraints.Constraint):
     """The real line, whose unconstrained coordinate is ``value * scale`` (``biject_to``)."""
 
@@ -170,9 +171,10 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
         Also record ``mu``, the wrapped mean direction of every observation, as a
         deterministic site (n_obs values per draw: off by default for large data).
 
-    Sites: ``mu0`` (circular), ``beta`` (n_features,; unconstrained coordinate
-    ``beta`` times the root mean square of each column of ``X``), ``kappa``, optionally
-    ``mu``, and ``y``. Predictive draws of ``y`` are in :math:`[-\pi, \pi)`.
+    Sites: ``mu0`` (circular), ``beta`` (n_features,; unconstrained coordinate ``beta``
+    times :func:`~vm_ppl.regression.covariate_scale` of ``X``, the root mean square of each
+    column rounded to a power of 2), ``kappa``, optionally ``mu``, and ``y``. Predictive
+    draws of ``y`` are in :math:`[-\pi, \pi)`.
 
     Raises
     ------
@@ -222,8 +224,9 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, steps: int = 3
     residual), so this maximises that by Adam from ``n_starts`` starts (``mu0`` spread
     round the circle, ``beta`` around 0), keeps the best, and sets
     :math:`\hat\kappa = A^{-1}(\text{mean cosine})`. Jitted and ``vmap``-ed over starts;
-    a fixed number of steps. Works on the covariates divided by their root mean square
-    (module docstring) and returns ``beta`` in the units of ``X``.
+    a fixed number of steps. Works on the covariates divided by
+    :func:`~vm_ppl.regression.covariate_scale` (module docstring) and returns ``beta`` in
+    the units of ``X``.
 
     Raises
     ------
@@ -315,7 +318,7 @@ def fit_circular_regression(
     they disagree; the diagnosis is stored as ``mcmc.multimodality``.
 
     ``X`` may be on any scale (NUTS moves on ``beta`` times the covariates' root mean
-    square; ``beta`` is in the units of ``X``: module docstring).
+    square rounded to a power of 2; ``beta`` is in the units of ``X``: module docstring).
 
     Raises
     ------

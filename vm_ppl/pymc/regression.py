@@ -143,8 +143,8 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     Maximises the mean cosine residual :math:`\bar c = n^{-1}\sum\cos(y_i - \mu_0 -
     g(x_i^\top\beta))` (the profile likelihood in :math:`(\mu_0, \beta)` for any
     :math:`\kappa`) from ``mu0`` spread round the circle and ``beta`` near 0, then sets
-    :math:`\hat\kappa = A^{-1}(\bar c)`. Works on the covariates divided by their root mean
-    square (module docstring).
+    :math:`\hat\kappa = A^{-1}(\bar c)`. Works on the covariates divided by
+    :func:`~vm_ppl.regression.covariate_scale` (module docstring).
 
     Returns
     -------
