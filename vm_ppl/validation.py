@@ -2,7 +2,7 @@ r"""Checks of observed data shared by the adapters (framework-free: NumPy only).
 
 * :func:`check_finite` raises a ``ValueError`` naming the argument and the first index
   of a NaN or infinite value (a NaN angle or covariate has no meaning for a sampler; it
-  would otherwise give NaN log-densities, 100 % divergent chains or a failed start).
+  would otherwise give NaN log-densities, divergent chains or a failed start).
 * :func:`warn_if_degrees` warns (:class:`DegreesWarning`) when angles that should be in
   radians look like degrees: some finite :math:`|y| > 2\pi` (to within
   :data:`DEGREES_RTOL`). Radians in any window inside :math:`[-2\pi, 2\pi]` (e.g.

@@ -62,20 +62,20 @@ class VonMises(Distribution):
 
     Notes
     -----
-    ``sample`` returns values in :math:`[-\pi, \pi)`; ``log_prob`` accepts any real
-    angle. Observed data: when ``log_prob`` is traced (the parameters are JAX tracers, as
-    in ``MCMC``, ``SVI`` or ``Predictive``) on concrete angles (model arguments closed
-    over by the trace, NumPyro's default), a NaN or infinite angle raises ``ValueError``
-    with its index, whatever the chain method (NumPyro's own "Cannot find valid initial
-    parameters" check is skipped under ``chain_method="parallel"``, where the chains
-    would run 100 % divergent), and angles beyond :math:`2\pi` warn
+    ``sample`` returns values in :math:`[-\pi, \pi)`; ``log_prob`` accepts any real angle.
+    Observed data: when ``log_prob`` is traced (the parameters are JAX tracers, as in
+    ``MCMC``, ``SVI`` or ``Predictive``) on concrete angles (model arguments closed over by
+    the trace, NumPyro's default), a NaN or infinite angle raises ``ValueError`` with its
+    index, whatever the chain method (NumPyro's own "Cannot find valid initial parameters"
+    check is skipped under ``chain_method="parallel"``, where the chains would run with
+    every transition divergent, issue #10), and angles beyond :math:`2\pi` warn
     (:class:`~vm_ppl.validation.DegreesWarning`). Checked once per trace, on the host, so
     the compiled log-density is unchanged. Not checked: angles that are themselves traced
     (``jit_model_args=True``, data passed as a ``jit`` argument) and eager calls with
     concrete parameters, where a NaN angle gives NaN like :func:`vm_ppl.log_prob` (or
-    ``-inf`` with NumPyro's out-of-support warning when its validation is on).
-    Missing observations: drop them, or mask them (``obs_mask``,
-    ``numpyro.handlers.mask``; masked entries are not checked).
+    ``-inf`` with NumPyro's out-of-support warning when its validation is on). Missing
+    observations: drop them, or mask them (``obs_mask``, ``numpyro.handlers.mask``; masked
+    entries are not checked).
     ``cdf`` follows SciPy (:math:`F(\mu) = 1/2`, :math:`F(x + 2\pi) = F(x) + 1`)
     and ``icdf`` inverts it on :math:`[\mu - \pi, \mu + \pi]`.
 
