@@ -11,7 +11,10 @@ Differences from the built-in (numpyro 0.22):
 * latent sites use a periodic unconstrained map (:mod:`vm_ppl.numpyro.constraints`), so
   NUTS mixes over :math:`\pm\pi` with no reparam handler; ``CircularReparam`` still works;
 * ``cdf``, ``icdf``, ``entropy``; ``validate_args`` rejects non-finite ``loc`` and
-  :math:`\kappa \le 0`, NaN or ``inf`` with a ``ValueError`` naming the parameter.
+  :math:`\kappa \le 0`, NaN or ``inf`` with a ``ValueError`` naming the parameter;
+* observed angles with a NaN or ``inf`` raise a ``ValueError`` (with the first bad index)
+  when a model is traced, and angles that look like degrees warn
+  (:class:`~vm_ppl.validation.DegreesWarning`); see :meth:`VonMises.log_prob`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from jax import lax
 from numpyro.distributions import constraints
 from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import promote_shapes, validate_sample
+from numpyro.util import not_jax_tracer
 
 from .. import cdf as _cdf
 from .. import entropy as _entropy
@@ -29,9 +33,15 @@ from .. import log_prob as _log_prob
 from .. import sample as _sample
 from ..properties import circular_variance
 from ..sampling import wrap_angle
+from ..validation import check_finite, warn_if_degrees
 from .constraints import circular, positive_finite
 
 __all__ = ["CircularUniform", "VonMises"]
+
+
+def _check_observed(value) -> None:
+    check_finite(value, "VonMises: observed value")
+    warn_if_degrees(value, "value", prefix="VonMises: observed ", stacklevel=3)
 
 
 class VonMises(Distribution):
@@ -52,8 +62,21 @@ class VonMises(Distribution):
 
     Notes
     -----
-    ``sample`` returns values in :math:`[-\pi, \pi)`; ``log_prob`` accepts any real
-    angle. ``cdf`` follows SciPy (:math:`F(\mu) = 1/2`, :math:`F(x + 2\pi) = F(x) + 1`)
+    ``sample`` returns values in :math:`[-\pi, \pi)`; ``log_prob`` accepts any real angle.
+    Observed data: when ``log_prob`` is traced (the parameters are JAX tracers, as in
+    ``MCMC``, ``SVI`` or ``Predictive``) on concrete angles (model arguments closed over by
+    the trace, NumPyro's default), a NaN or infinite angle raises ``ValueError`` with its
+    index, whatever the chain method (NumPyro's own "Cannot find valid initial parameters"
+    check is skipped under ``chain_method="parallel"``, where the chains would run with
+    every transition divergent, issue #10), and angles beyond :math:`2\pi` warn
+    (:class:`~vm_ppl.validation.DegreesWarning`). Checked once per trace, on the host, so
+    the compiled log-density is unchanged. Not checked: angles that are themselves traced
+    (``jit_model_args=True``, data passed as a ``jit`` argument) and eager calls with
+    concrete parameters, where a NaN angle gives NaN like :func:`vm_ppl.log_prob` (or
+    ``-inf`` with NumPyro's out-of-support warning when its validation is on). Missing
+    observations: drop them, or mask them (``obs_mask``, ``numpyro.handlers.mask``; masked
+    entries are not checked).
+    ``cdf`` follows SciPy (:math:`F(\mu) = 1/2`, :math:`F(x + 2\pi) = F(x) + 1`)
     and ``icdf`` inverts it on :math:`[\mu - \pi, \mu + \pi]`.
 
     Examples
@@ -81,6 +104,12 @@ class VonMises(Distribution):
 
     @validate_sample
     def log_prob(self, value):
+        if not_jax_tracer(value) and not (
+            not_jax_tracer(self.loc) and not_jax_tracer(self.concentration)
+        ):
+            # Concrete angles, traced parameters: observed data of a model being traced
+            # (MCMC, SVI, Predictive). Checked once, at trace time: no runtime cost.
+            _check_observed(value)
         return _log_prob(value, self.loc, self.concentration)
 
     def cdf(self, value):

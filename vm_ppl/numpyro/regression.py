@@ -19,6 +19,29 @@ whose periodic unconstrained map lets NUTS mix over it), and
 :math:`\kappa` away from the uniform limit, where :math:`\mu_0` and :math:`\beta` are not
 identified) and whose mean is 10.
 
+Covariate scale
+---------------
+The site ``beta`` is in the units of ``X`` and carries the priors above, but NUTS moves on
+:math:`u = s\beta`, with :math:`s` the root mean square of each column of ``X`` rounded to a
+power of 2 (:func:`vm_ppl.regression.covariate_scale`): the support of ``beta`` is a real
+constraint whose ``biject_to`` is the affine map :math:`u \mapsto u/s`. The model (sites,
+priors, posterior) is the same for any units of ``X``; only the sampler's coordinates
+change, so a covariate on a scale of :math:`10^6` is fitted as well as a standardised one
+(without this its coefficient of order :math:`10^{-6}` sits where starts and steps of order
+1 saturate the link, and the chains stick far from the posterior). ``Predictive`` at new
+covariates uses the posterior ``beta`` as it is. For standardised covariates :math:`s = 1`
+and the model is the plain one. The priors are on :math:`\beta` in the units of ``X``, so
+they are weakly informative only for a covariate of unit scale; columns are not centred
+(with the tan-half link centring would change the model).
+
+Bad data
+--------
+A NaN or infinite value in ``X`` or ``y`` raises ``ValueError`` naming the argument and the
+first bad index, ``X`` and ``y`` of different lengths raise ``ValueError`` naming both
+(:func:`vm_ppl.regression.validate_data`), and angles that look like degrees warn
+(:class:`vm_ppl.validation.DegreesWarning`), in the model, :func:`mle_init` and
+:func:`fit_circular_regression`, whatever the chain method.
+
 Multimodality
 -------------
 The tan-half likelihood is multimodal when :math:`|\beta|` is large: :math:`2\arctan`
@@ -46,7 +69,10 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as nd
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import AffineTransform, biject_to
 from numpyro.infer import MCMC, NUTS, init_to_value
+from numpyro.util import not_jax_tracer
 
 from ..bessel import inv_bessel_ratio
 from ..regression import (
@@ -54,8 +80,11 @@ from ..regression import (
     as_design,
     chain_disagreement,
     check_link,
+    covariate_scale,
+    validate_data,
 )
 from ..sampling import wrap_angle
+from ..validation import DegreesWarning
 from .distribution import CircularUniform, VonMises
 
 __all__ = [
@@ -65,6 +94,53 @@ __all__ = [
     "fit_circular_regression",
     "mle_init",
 ]
+
+
+class _ScaledReal(constraints.Constraint):
+    """The real line, whose unconstrained coordinate is ``value * scale`` (``biject_to``)."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, x):
+        return constraints.real(x)
+
+    def feasible_like(self, prototype):
+        return jnp.zeros_like(prototype)
+
+    def tree_flatten(self):
+        return (self.scale,), (("scale",), {})
+
+    def eq(self, other, static: bool = False):
+        return isinstance(other, _ScaledReal) and bool(np.array_equal(self.scale, other.scale))
+
+
+@biject_to.register(_ScaledReal)
+def _biject_to_scaled_real(constraint):
+    return AffineTransform(0.0, 1.0 / constraint.scale)
+
+
+class _SampledOnScale(nd.Distribution):
+    """``base`` (real support) with :class:`_ScaledReal` support: same density and draws,
+    but NUTS and the other samplers move on ``value * scale``."""
+
+    arg_constraints = {}
+    pytree_data_fields = ("base", "scale")
+
+    def __init__(self, base, scale, *, validate_args=None):
+        self.base, self.scale = base, scale
+        super().__init__(base.batch_shape, base.event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return _ScaledReal(self.scale)
+
+    def sample(self, key, sample_shape=()):
+        return self.base.sample(key, sample_shape)
+
+    def log_prob(self, value):
+        return self.base.log_prob(value)
+
 
 def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
     check_link(link)
@@ -84,27 +160,44 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Parameters
     ----------
     X : array_like, shape (n_obs,) or (n_obs, n_features)
-        Covariates; standardise them (the default priors assume unit scale).
+        Covariates, finite, any scale (module docstring); the default priors are weakly
+        informative for unit scale.
     y : array_like, shape (n_obs,), optional
-        Observed angles in radians, any window. ``None`` for prior predictive draws.
+        Observed angles in radians, finite, any window. ``None`` for prior predictive
+        draws.
     link : {"tan_half", "identity"}
         Link function (see the module docstring).
     record_mu : bool
         Also record ``mu``, the wrapped mean direction of every observation, as a
         deterministic site (n_obs values per draw: off by default for large data).
 
-    Sites: ``mu0`` (circular), ``beta`` (n_features,), ``kappa``, optionally ``mu``, and
-    ``y``. Predictive draws of ``y`` are in
-    :math:`[-\pi, \pi)`.
+    Sites: ``mu0`` (circular), ``beta`` (n_features,; unconstrained coordinate ``beta``
+    times :func:`~vm_ppl.regression.covariate_scale` of ``X``, the root mean square of each
+    column rounded to a power of 2), ``kappa``, optionally ``mu``, and ``y``. Predictive
+    draws of ``y`` are in :math:`[-\pi, \pi)`.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``link``; NaN or infinite ``X`` or (concrete) ``y``, with the first bad
+        index; lengths of ``X`` and ``y`` that differ.
     """
     check_link(link)
-    X = _as_design(X)
+    concrete_y = y is not None and not_jax_tracer(y)
+    X_np, _ = validate_data(X, y if concrete_y else None, warn_degrees=False)
+    X = jnp.asarray(X_np, dtype=float)  # the default float dtype (see _as_design)
     n, p = X.shape
     if y is not None and jnp.shape(y) != (n,):
-        raise ValueError(f"y must have shape ({n},) to match X, got {jnp.shape(y)}")
+        raise ValueError(f"y must have shape ({n},) to match the {n} rows of X, got shape "
+                         f"{jnp.shape(y)}")
+    scale = covariate_scale(X_np).astype(X.dtype)
     mu0 = numpyro.sample("mu0", CircularUniform())
     beta_prior = nd.Cauchy(0.0, 1.0) if link == "tan_half" else nd.Normal(0.0, 1.0)
-    beta = numpyro.sample("beta", beta_prior.expand([p]).to_event(1))
+    beta_prior = beta_prior.expand([p])
+    if np.any(scale != 1.0):  # standardised covariates: s = 1, the plain prior
+        beta_prior = _SampledOnScale(beta_prior, scale)
+    beta_prior = beta_prior.to_event(1)
+    beta = numpyro.sample("beta", beta_prior)
     kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
     mu = wrap_angle(mu0 + _link(X @ beta, link))
     if record_mu:
@@ -131,10 +224,19 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, steps: int = 3
     residual), so this maximises that by Adam from ``n_starts`` starts (``mu0`` spread
     round the circle, ``beta`` around 0), keeps the best, and sets
     :math:`\hat\kappa = A^{-1}(\text{mean cosine})`. Jitted and ``vmap``-ed over starts;
-    a fixed number of steps.
+    a fixed number of steps. Works on the covariates divided by
+    :func:`~vm_ppl.regression.covariate_scale` (module docstring) and returns ``beta`` in
+    the units of ``X``.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (with the first bad index), lengths that differ.
     """
-    X = _as_design(X)
-    y = jnp.asarray(y, X.dtype)
+    X_np, y_np = validate_data(X, y, warn_degrees=False)
+    scale = covariate_scale(X_np)
+    X = _as_design(X_np / scale)
+    y = jnp.asarray(y_np, X.dtype)
     p = X.shape[1]
 
     def objective(params):
@@ -169,7 +271,8 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, steps: int = 3
     (mu0, beta), score = jax.jit(jax.vmap(run))((mu0s, betas))
     best = jnp.argmax(score)
     mean_cos = jnp.clip(score[best], 0.0, 1.0 - 1e-6)
-    return MLEInit(wrap_angle(mu0[best]), beta[best], inv_bessel_ratio(mean_cos), mean_cos)
+    return MLEInit(wrap_angle(mu0[best]), beta[best] / jnp.asarray(scale, X.dtype),
+                   inv_bessel_ratio(mean_cos), mean_cos)
 
 
 def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02) -> dict:
@@ -206,7 +309,7 @@ def fit_circular_regression(
     init: str = "mle",
     progress_bar: bool = False,
 ) -> MCMC:
-    """Fit :func:`circular_regression_model` with NUTS, robustly initialised.
+    r"""Fit :func:`circular_regression_model` with NUTS, robustly initialised.
 
     ``init="mle"`` starts every chain at :func:`mle_init`'s estimate (jittered by NUTS's
     own warm-up), which avoids the mirrored modes of the tan-half link; ``init="prior"``
@@ -214,14 +317,29 @@ def fit_circular_regression(
     :func:`detect_multimodality` and a :class:`MultimodalPosteriorWarning` is issued if
     they disagree; the diagnosis is stored as ``mcmc.multimodality``.
 
+    ``X`` may be on any scale (NUTS moves on ``beta`` times the covariates' root mean
+    square rounded to a power of 2; ``beta`` is in the units of ``X``: module docstring).
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (naming the argument and the first bad index) or
+        lengths that differ, before anything is compiled.
+
+    Warns
+    -----
+    vm_ppl.validation.DegreesWarning
+        Once, when ``y`` looks like degrees (some :math:`|y| > 2\pi`).
+
     Returns
     -------
     numpyro.infer.MCMC
         The run MCMC object (``get_samples()``, ``print_summary()``, ArviZ's
         ``az.from_numpyro``).
     """
-    X = _as_design(X)
-    y = jnp.asarray(y, X.dtype)
+    X_np, y_np = validate_data(X, y)  # raises on bad data, warns once on degrees
+    X = _as_design(X_np)
+    y = jnp.asarray(y_np, X.dtype)
     kwargs = {}
     if init == "mle":
         start = mle_init(X, y, link=link, seed=seed)
@@ -233,7 +351,9 @@ def fit_circular_regression(
     kernel = NUTS(circular_regression_model, **kwargs)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples,
                 num_chains=num_chains, chain_method=chain_method, progress_bar=progress_bar)
-    mcmc.run(jax.random.key(seed), X, y, link=link)
+    with warnings.catch_warnings():  # the VonMises site would repeat the warning above
+        warnings.simplefilter("ignore", DegreesWarning)
+        mcmc.run(jax.random.key(seed), X, y, link=link)
     if num_chains > 1:
         diag = detect_multimodality(mcmc.get_samples(group_by_chain=True))
         mcmc.multimodality = diag

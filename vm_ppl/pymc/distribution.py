@@ -20,7 +20,9 @@ from pymc.distributions.continuous import Continuous
 from pymc.distributions.dist_math import check_icdf_value, check_parameters
 from pymc.distributions.shape_utils import rv_size_is_none
 from pymc.distributions.transforms import Transform, _default_transform
+from pytensor.graph.basic import Constant, Variable
 
+from ..validation import warn_if_degrees
 from .ops import vonmises_cdf, vonmises_icdf, vonmises_logp
 from .random import vonmises
 
@@ -66,7 +68,10 @@ class VonMises(Continuous):
     Notes
     -----
     Values may lie in any :math:`2\pi` window (the density is periodic); draws are in
-    :math:`[-\pi, \pi)`. Latent variables get :data:`circular` as default transform.
+    :math:`[-\pi, \pi)`. Observed angles (array-like or ``pm.Data``) that look like
+    degrees (some :math:`|y| > 2\pi`) warn at model build
+    (:class:`vm_ppl.validation.DegreesWarning`); NaN entries are PyMC's missing values
+    (imputed). Latent variables get :data:`circular` as default transform.
     ``logcdf`` is periodic: :math:`\log F(x')` with :math:`F(x') = \int_{\mu-\pi}^{x'} f`
     and :math:`x'` the representative of the value in the window
     :math:`[\mu - \pi, \mu + \pi)` (so :math:`F(\mu) = 1/2`, :math:`F(\mu - \pi) = 0`,
@@ -85,6 +90,22 @@ class VonMises(Continuous):
     """
 
     rv_op = vonmises
+
+    def __new__(cls, name, *args, observed=None, **kwargs):
+        # Observed angles are known here, once, at model build (logp is untouched).
+        if observed is not None:
+            data = observed
+            if isinstance(observed, Constant):
+                data = observed.data
+            elif hasattr(observed, "get_value"):  # pm.Data
+                data = observed.get_value()
+            try:
+                angles = np.ma.filled(np.ma.asarray(data, dtype=float), np.nan)
+            except (TypeError, ValueError):  # symbolic or not numeric: PyMC's business
+                angles = None
+            if angles is not None and not isinstance(data, Variable):
+                warn_if_degrees(angles, name, stacklevel=2)
+        return super().__new__(cls, name, *args, observed=observed, **kwargs)
 
     @classmethod
     def dist(cls, mu=0.0, kappa=1.0, *args, **kwargs):

@@ -418,7 +418,9 @@ def local_tan_half_angle_atan_link(fgraph, node):
     else:
         return None
     (out,) = node.outputs
-    big = 1e150 if out.type.dtype == "float64" else 1e18  # t**2 stays finite
+    # t**2 stays finite. A typed constant: a Python float would be autocast by trying
+    # float32 first, which overflows (RuntimeWarning) for 1e150.
+    big = np.dtype(out.type.dtype).type(1e150 if out.type.dtype == "float64" else 1e18)
     t_a = pt.tan(0.5 * (x - a))
     t = pt.clip((t_a - e) / (1.0 + e * t_a), -big, big)
     t = pt.cast(t, out.type.dtype)

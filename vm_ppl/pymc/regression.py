@@ -13,6 +13,20 @@ Mirrors :mod:`vm_ppl.numpyro.regression` (same links and priors):
 transform (NUTS passes through :math:`\pm\pi`), :math:`\kappa \sim` Gamma(2, 0.2)
 (density 0 at :math:`\kappa = 0`, where :math:`\mu_0, \beta` are not identified).
 
+Covariate scale: ``beta`` is in the units of ``X`` and carries the priors above, but its
+transform is PyMC's ``ScaleTransform`` by :math:`s`, the root mean square of each column of
+``X`` rounded to a power of 2 (:func:`vm_ppl.regression.covariate_scale`), so the samplers
+move on :math:`s\beta` (value variable ``beta_scale__``; no transform, value variable
+``beta``, when every :math:`s = 1`, e.g. for standardised covariates). The model is the same
+for any units of ``X`` (columns are not centred: that would change a tan-half model), and a
+covariate on a scale of :math:`10^6` is fitted as well as a standardised one.
+
+Bad data: NaN or infinite ``X`` or ``y`` raises ``ValueError`` naming the argument and the
+first bad index (not PyMC's automatic imputation, nor "Initial evaluation of model at
+starting point failed!"); ``X`` and ``y`` of different lengths raise ``ValueError`` naming
+both (:func:`vm_ppl.regression.validate_data`); angles that look like degrees warn once
+(:class:`vm_ppl.validation.DegreesWarning`, from :class:`~.distribution.VonMises`).
+
 Multimodality: the tan-half likelihood can have a mirrored mode (:math:`\mu_0 + \pi`,
 :math:`-\beta`: :math:`2\arctan` saturates at :math:`\pm\pi`), so chains started at
 random can settle in different modes. :func:`fit_circular_regression` therefore (1) starts
@@ -30,21 +44,24 @@ References
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Any
 
 import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.logprob.transforms import ScaleTransform
 from scipy.optimize import minimize
 
 from ..bessel import inv_bessel_ratio
 from ..regression import (
     LINKS,
     MultimodalPosteriorWarning,
-    as_design,
     chain_disagreement,
     check_link,
+    covariate_scale,
+    validate_data,
 )
 from .distribution import VonMises, circular
 
@@ -61,6 +78,11 @@ __all__ = [
 SAMPLERS = ("pymc", "numpyro", "blackjax", "nutpie")
 
 
+def _constant(value, *inputs):
+    """``ScaleTransform``'s argument function: a constant (picklable, unlike a lambda)."""
+    return value
+
+
 def circular_regression_model(X, y=None, *, link: str = "tan_half",
                               record_mu: bool = False) -> pm.Model:
     r"""Build the PyMC model :math:`y \sim \mathrm{VonMises}(\mu_0 + g(X\beta), \kappa)`.
@@ -68,9 +90,11 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Parameters
     ----------
     X : array_like, shape (n_obs,) or (n_obs, n_features)
-        Covariates (standardise them: the priors assume unit scale).
+        Covariates, finite, any scale (module docstring); the default priors are weakly
+        informative for unit scale.
     y : array_like, shape (n_obs,), optional
-        Observed angles, any window; ``None`` for prior predictive draws.
+        Observed angles in radians, finite, any window; ``None`` for prior predictive
+        draws.
     link : {"tan_half", "identity"}
         Link function (module docstring).
     record_mu : bool
@@ -79,22 +103,30 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     Returns
     -------
     pymc.Model
-        Free variables ``mu0``, ``beta`` (dim ``feature``), ``kappa``; observed ``y``
-        (dim ``obs``).
+        Free variables ``mu0``, ``beta`` (dim ``feature``; transform: scale by the root
+        mean square of each column of ``X``, rounded to a power of 2, unless that is 1),
+        ``kappa``; observed ``y`` (dim ``obs``).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``link``; NaN or infinite ``X`` or ``y`` (first bad index); lengths of
+        ``X`` and ``y`` that differ.
     """
     check_link(link)
-    X = as_design(X)
+    X, y = validate_data(X, y, warn_degrees=False)  # VonMises("y", observed=y) warns
     n, p = X.shape
-    if y is not None and np.shape(y) != (n,):
-        raise ValueError(f"y must have shape ({n},) to match X, got {np.shape(y)}")
+    scale = covariate_scale(X)
     coords = {"obs": np.arange(n), "feature": np.arange(p)}
     with pm.Model(coords=coords) as model:
         Xd = pm.Data("X", X, dims=("obs", "feature"))
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
+        # Samplers move on s * beta; none for standardised covariates (s = 1).
+        to_unit = ScaleTransform(partial(_constant, scale)) if np.any(scale != 1.0) else None
         if link == "tan_half":
-            beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature")
+            beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature", transform=to_unit)
         else:
-            beta = pm.Normal("beta", 0.0, 1.0, dims="feature")
+            beta = pm.Normal("beta", 0.0, 1.0, dims="feature", transform=to_unit)
         kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
         eta = pt.dot(Xd, beta)
         g = 2.0 * pt.arctan(eta) if link == "tan_half" else eta
@@ -111,16 +143,24 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
     Maximises the mean cosine residual :math:`\bar c = n^{-1}\sum\cos(y_i - \mu_0 -
     g(x_i^\top\beta))` (the profile likelihood in :math:`(\mu_0, \beta)` for any
     :math:`\kappa`) from ``mu0`` spread round the circle and ``beta`` near 0, then sets
-    :math:`\hat\kappa = A^{-1}(\bar c)`.
+    :math:`\hat\kappa = A^{-1}(\bar c)`. Works on the covariates divided by
+    :func:`~vm_ppl.regression.covariate_scale` (module docstring).
 
     Returns
     -------
     dict
-        ``{"mu0", "beta", "kappa"}``, usable as ``pm.sample(initvals=...)``.
+        ``{"mu0", "beta", "kappa"}`` (``beta`` in the units of ``X``), usable as
+        ``pm.sample(initvals=...)``.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (first bad index), lengths that differ.
     """
     check_link(link)
-    X = as_design(X)
-    y = np.asarray(y, dtype=float)
+    X, y = validate_data(X, y, warn_degrees=False)
+    scale = covariate_scale(X)
+    X = X / scale
     p = X.shape[1]
     rng = np.random.default_rng(seed)
 
@@ -147,7 +187,7 @@ def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0)
             best = res
     mean_cos = float(np.clip(-best.fun, 0.0, 1.0 - 1e-6))
     mu0 = float(np.angle(np.exp(1j * best.x[0])))
-    return {"mu0": mu0, "beta": best.x[1:], "kappa": float(inv_bessel_ratio(mean_cos))}
+    return {"mu0": mu0, "beta": best.x[1:] / scale, "kappa": float(inv_bessel_ratio(mean_cos))}
 
 
 def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
@@ -210,7 +250,8 @@ def fit_circular_regression(
     Parameters
     ----------
     X, y : array_like
-        Covariates (n_obs,) or (n_obs, p), standardised; observed angles (any window).
+        Covariates (n_obs,) or (n_obs, p), finite, any scale (``beta`` is reported in
+        their units); observed angles in radians, finite, any window.
     link : {"tan_half", "identity"}
         Link function.
     sampler : {"pymc", "numpyro", "blackjax", "nutpie"}
@@ -235,6 +276,18 @@ def fit_circular_regression(
     -------
     (pymc.Model, arviz.InferenceData)
         The model and the posterior draws.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite ``X`` or ``y`` (naming the argument and the first bad index),
+        lengths that differ, an unknown ``sampler``, ``init`` or ``link``; before anything
+        is compiled.
+
+    Warns
+    -----
+    vm_ppl.validation.DegreesWarning
+        Once, when ``y`` looks like degrees (some :math:`|y| > 2\pi`).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
