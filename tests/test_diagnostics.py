@@ -86,6 +86,19 @@ def test_rhat_flags_chains_at_different_directions():
     assert vd.rhat({"a": theta}, circ_var_names="a")["a"].item() > 1.5
 
 
+def test_check_convergence_warns_on_the_circle_only():
+    import warnings
+
+    straddling = {"a": _ar1_angles(np.pi, sd=0.4, seed=3)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert vd.check_convergence(straddling, circ_var_names="a") < 1.01
+    split = _ar1_angles(0.0, sd=0.2)
+    split[:2] = np.mod(split[:2] + 1.5 + np.pi, 2 * np.pi) - np.pi
+    with pytest.warns(vd.ConvergenceWarning, match="a on the circle"):
+        assert vd.check_convergence({"a": split}, circ_var_names=["a"]) > 1.5
+
+
 def test_summary_replaces_circular_ess_rhat_only():
     rng = np.random.default_rng(2)
     post = {"mu": _ar1_angles(np.pi, sd=0.4, seed=4), "k": rng.gamma(5.0, 1.0, (4, 800))}

@@ -45,6 +45,7 @@ comparison. *Statistics and Computing* 32, 32.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import arviz as az
@@ -52,7 +53,9 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "ConvergenceWarning",
     "centre_circular",
+    "check_convergence",
     "circular_pit",
     "ess",
     "loo_circular_pit",
@@ -180,6 +183,51 @@ def rhat(
     """
     ds = centre_circular(data, circ_var_names)
     return az.rhat(ds, var_names=var_names, method=method)
+
+
+class ConvergenceWarning(UserWarning):
+    """Issued by :func:`check_convergence` (and the regressions) when R-hat exceeds its bound."""
+
+
+def check_convergence(
+    data,
+    circ_var_names: Sequence[str] | str = (),
+    var_names: Sequence[str] | str | None = None,
+    threshold: float = 1.01,
+    warn: bool = True,
+) -> float:
+    r"""Largest R-hat over ``var_names``, on the circle for ``circ_var_names``.
+
+    The check vm_ppl's regressions run after sampling (PyMC's own check, a linear R-hat,
+    warns falsely for an angle whose chains straddle :math:`\pm\pi`).
+
+    Parameters
+    ----------
+    data : InferenceData, Dataset or dict of arrays (chain, draw, ...)
+        Posterior draws with at least 2 chains.
+    circ_var_names, var_names : see :func:`rhat`.
+    threshold : float
+        Warn above this R-hat (1.01, Vehtari et al. 2021).
+    warn : bool
+        Issue a :class:`ConvergenceWarning` when the largest R-hat exceeds ``threshold``.
+
+    Returns
+    -------
+    float
+        The largest R-hat (NaN with fewer than 2 chains, and then no warning).
+    """
+    values = rhat(data, var_names=var_names, circ_var_names=circ_var_names)
+    r_max = max((float(values[v].max()) for v in values.data_vars), default=float("nan"))
+    if warn and r_max > threshold:
+        circ = _as_names(circ_var_names, "circ_var_names")
+        where = f" ({', '.join(circ)} on the circle)" if circ else ""
+        warnings.warn(
+            f"largest R-hat {r_max:.3f} > {threshold}{where}: the chains disagree; run "
+            "longer or check the model (vm_ppl.diagnostics.summary)",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return r_max
 
 
 def summary(

@@ -267,7 +267,12 @@ def fit_circular_regression(
         defaults.
     check : bool
         Run :func:`detect_multimodality` (warns :class:`MultimodalPosteriorWarning`); its
-        result is stored in ``idata.posterior.attrs["multimodal"]``.
+        result is stored in ``idata.posterior.attrs["multimodal"]``. Otherwise, the
+        largest R-hat with ``mu0`` on the circle
+        (:func:`vm_ppl.diagnostics.check_convergence`, warns
+        :class:`~vm_ppl.diagnostics.ConvergenceWarning` above 1.01), stored in
+        ``idata.posterior.attrs["r_hat_max_circular"]``; PyMC's own (linear) check is then
+        off unless ``compute_convergence_checks=True`` is passed.
     **sample_kwargs
         Passed to the sampler (e.g. ``nuts_sampler_kwargs``, ``compile_kwargs``,
         ``target_accept``).
@@ -306,12 +311,22 @@ def fit_circular_regression(
                               seed=random_seed, **sample_kwargs)
     else:
         sample_kwargs.setdefault("progressbar", False)
+        # PyMC's check is a linear R-hat, which warns falsely when mu0 straddles +-pi;
+        # the circular one follows below.
+        sample_kwargs.setdefault("compute_convergence_checks", not check)
         if sampler != "pymc":
             sample_kwargs["nuts_sampler"] = sampler
         with model:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                               initvals=start, **sample_kwargs)
     if check:
+        from ..diagnostics import check_convergence  # ArviZ is imported here anyway
+
         diag = detect_multimodality(idata)
         idata.posterior.attrs["multimodal"] = int(diag["multimodal"])
+        if not diag["multimodal"]:  # mirrored modes are reported above, more precisely
+            r_max = check_convergence(
+                idata, circ_var_names=["mu0"], var_names=["mu0", "beta", "kappa"]
+            )
+            idata.posterior.attrs["r_hat_max_circular"] = r_max
     return model, idata
