@@ -18,8 +18,9 @@ def _mp_ref(y, m0, eta, k) -> float:
     with mp.workdps(40):
         y, m0, eta, k = (mp.mpf(float(v)) for v in (y, m0, eta, k))
         d = y - m0 - 2 * mp.atan(eta)
-        return float(-2 * k * mp.sin(d / 2) ** 2 - mp.log(2 * mp.pi)
-                     - mp.log(mp.besseli(0, k) * mp.exp(-k)))
+        return float(
+            -2 * k * mp.sin(d / 2) ** 2 - mp.log(2 * mp.pi) - mp.log(mp.besseli(0, k) * mp.exp(-k))
+        )
 
 
 def _points(k: float, n: int, dtype, seed: int):
@@ -45,8 +46,10 @@ def _scale(ref: np.ndarray, k: float) -> np.ndarray:
 # <= 1.7e-13; float32 <= 1.3e-6 (k <= 10), 3.2e-6 (k = 1e3), 5.6e-5 (k = 1e6). The
 # float32 error near the mode is ~ eps |sin(atan eta)| in sin(d/2), of order sqrt(k) eps
 # in the log-density; log_prob through a rounded mu0 + 2 atan(eta) has 4x more.
-TOL = {np.float64: {k: 2e-12 for k in KAPPAS},
-       np.float32: {0.0: 1e-6, 0.5: 1e-6, 10.0: 5e-6, 1e3: 1.5e-5, 1e6: 2e-4}}
+TOL = {
+    np.float64: {k: 2e-12 for k in KAPPAS},
+    np.float32: {0.0: 1e-6, 0.5: 1e-6, 10.0: 5e-6, 1e3: 1.5e-5, 1e6: 2e-4},
+}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -82,8 +85,9 @@ def test_matches_log_prob_and_gradients_float64(x64):
         return log_prob(y, m0 + 2 * jnp.arctan(eta), k).sum()
 
     args = (jnp.asarray(y), jnp.asarray(m0), jnp.asarray(eta), jnp.float64(k))
-    np.testing.assert_allclose(tan_half_log_prob(*args), log_prob(y, m0 + 2 * np.arctan(eta), k),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tan_half_log_prob(*args), log_prob(y, m0 + 2 * np.arctan(eta), k), rtol=1e-12, atol=1e-12
+    )
     g1 = jax.grad(fused, argnums=(0, 1, 2, 3))(*args)
     g2 = jax.grad(naive, argnums=(0, 1, 2, 3))(*args)
     for a, b in zip(g1, g2, strict=True):
@@ -102,10 +106,15 @@ def test_gradients_against_mpmath(x64):
         with mp.workdps(40):
             d = mp.mpf(y) - m0 - 2 * mp.atan(eta)
             a = mp.besseli(1, k) / mp.besseli(0, k)
-            ref = (-k * mp.sin(d), k * mp.sin(d), 2 * k * mp.sin(d) / (1 + mp.mpf(eta) ** 2),
-                   mp.cos(d) - a)
-        np.testing.assert_allclose([float(v) for v in g], [float(v) for v in ref],
-                                   rtol=1e-12, atol=1e-14)
+            ref = (
+                -k * mp.sin(d),
+                k * mp.sin(d),
+                2 * k * mp.sin(d) / (1 + mp.mpf(eta) ** 2),
+                mp.cos(d) - a,
+            )
+        np.testing.assert_allclose(
+            [float(v) for v in g], [float(v) for v in ref], rtol=1e-12, atol=1e-14
+        )
 
 
 def test_broadcasting_limits_and_invalid(x64):
@@ -113,12 +122,17 @@ def test_broadcasting_limits_and_invalid(x64):
     out = tan_half_log_prob(y, 0.5, jnp.array([[0.1], [2.0]]), 4.0)
     assert out.shape == (2, 7)
     # 2 pi-periodic in y and mu0.
-    np.testing.assert_allclose(tan_half_log_prob(y + 2 * np.pi, 0.5 - 2 * np.pi, 0.3, 4.0),
-                               tan_half_log_prob(y, 0.5, 0.3, 4.0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tan_half_log_prob(y + 2 * np.pi, 0.5 - 2 * np.pi, 0.3, 4.0),
+        tan_half_log_prob(y, 0.5, 0.3, 4.0),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     # eta -> +-inf is the limit mu0 +- pi.
     for e in (np.inf, -np.inf, 1e300):
-        np.testing.assert_allclose(tan_half_log_prob(y, 0.5, e, 4.0),
-                                   log_prob(y, 0.5 + np.pi, 4.0), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            tan_half_log_prob(y, 0.5, e, 4.0), log_prob(y, 0.5 + np.pi, 4.0), rtol=1e-12, atol=1e-12
+        )
     # Invalid concentration or NaN input: NaN value and NaN gradients.
     for k in (-1.0, np.nan, np.inf):
         assert np.isnan(tan_half_log_prob(0.3, 0.1, 0.2, k))
