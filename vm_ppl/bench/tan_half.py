@@ -74,10 +74,15 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int) -> dict[str, dict]:
     for _ in range(rounds):
         for name, fn in fns.items():
             times[name].append(_time_round(fn, args[name], calls[name]))
-    return {name: {"median_us": 1e6 * float(np.median(t)),
-                   "p25_us": 1e6 * float(np.percentile(t, 25)),
-                   "p75_us": 1e6 * float(np.percentile(t, 75)),
-                   "calls_per_round": calls[name]} for name, t in times.items()}
+    return {
+        name: {
+            "median_us": 1e6 * float(np.median(t)),
+            "p25_us": 1e6 * float(np.percentile(t, 25)),
+            "p75_us": 1e6 * float(np.percentile(t, 75)),
+            "calls_per_round": calls[name],
+        }
+        for name, t in times.items()
+    }
 
 
 def _jaxified(model, exclude: tuple[str, ...] = ()):
@@ -115,8 +120,7 @@ def _builtin_pymc_model(x, y):
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
         beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature")
         kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
-        pm.VonMises("y", mu0 + 2.0 * pt.arctan(pt.dot(xd, beta)), kappa, observed=y,
-                    dims="obs")
+        pm.VonMises("y", mu0 + 2.0 * pt.arctan(pt.dot(xd, beta)), kappa, observed=y, dims="obs")
     return model
 
 
@@ -131,11 +135,16 @@ def table_pymc(ns, rounds: int) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ours = vmp.circular_regression_model(x, y_ours)
-            fns = {"vm_ppl": _jaxified(ours),
-                   "vm_ppl, no fusion": _jaxified(ours, ("vonmises_tan_half_fuse_jax",)),
-                   "pm.VonMises": _jaxified(_builtin_pymc_model(x, y_builtin))}
-        res = _race({k: f for k, (f, _) in fns.items()},
-                    {k: [jax.numpy.asarray(a) for a in s] for k, (_, s) in fns.items()}, rounds)
+            fns = {
+                "vm_ppl": _jaxified(ours),
+                "vm_ppl, no fusion": _jaxified(ours, ("vonmises_tan_half_fuse_jax",)),
+                "pm.VonMises": _jaxified(_builtin_pymc_model(x, y_builtin)),
+            }
+        res = _race(
+            {k: f for k, (f, _) in fns.items()},
+            {k: [jax.numpy.asarray(a) for a in s] for k, (_, s) in fns.items()},
+            rounds,
+        )
         rows.append({"n": n, **res})
     return rows
 
@@ -172,7 +181,7 @@ def table_numpyro(ns, rounds: int) -> list[dict]:
                 for name, model in _numpyro_models().items():
                     y = jnp.asarray(y_ours if name == "vm_ppl" else y_builtin, dtype)
 
-                    def lp(p, model=model, y=y):
+                    def lp(p, model=model, X=X, y=y):
                         params = {"mu0": p[0], "beta": p[1:2], "kappa": p[2]}
                         return log_density(model, (X, y), {}, params)[0]
 
@@ -182,25 +191,34 @@ def table_numpyro(ns, rounds: int) -> list[dict]:
     return rows
 
 
-def table_core(ns, rounds: int) -> list[dict]:
-    import jax
+def _core_fns(x, y) -> dict[str, Callable]:
     import jax.numpy as jnp
     from jax.scipy.special import i0
 
     from vm_ppl import log_prob, tan_half_log_prob
 
+    def fused(p):
+        return tan_half_log_prob(y, p[0], p[1] * x, p[2]).sum()
+
+    def arctan_route(p):
+        return log_prob(y, p[0] + 2 * jnp.arctan(p[1] * x), p[2]).sum()
+
+    def naive(p):
+        mu = p[0] + 2 * jnp.arctan(p[1] * x)
+        return (p[2] * jnp.cos(y - mu) - jnp.log(2 * jnp.pi) - jnp.log(i0(p[2]))).sum()
+
+    return {"tan_half_log_prob": fused, "log_prob(mu0 + 2 atan)": arctan_route, "naive": naive}
+
+
+def table_core(ns, rounds: int) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+
     rows = []
     with jax.enable_x64(True):
         for n in ns:
             x, y, _ = _data(n)
-            x, y = jnp.asarray(x), jnp.asarray(y)
-            fs = {
-                "tan_half_log_prob": lambda p: tan_half_log_prob(y, p[0], p[1] * x, p[2]).sum(),
-                "log_prob(mu0 + 2 atan)": lambda p: log_prob(
-                    y, p[0] + 2 * jnp.arctan(p[1] * x), p[2]).sum(),
-                "naive": lambda p: (p[2] * jnp.cos(y - p[0] - 2 * jnp.arctan(p[1] * x))
-                                    - jnp.log(2 * jnp.pi) - jnp.log(i0(p[2]))).sum(),
-            }
+            fs = _core_fns(jnp.asarray(x), jnp.asarray(y))
             fns = {k: jax.jit(jax.value_and_grad(f)) for k, f in fs.items()}
             p = jnp.asarray([0.9, 0.7, 4.0])
             rows.append({"n": n, **_race(fns, dict.fromkeys(fns, p), rounds)})
@@ -230,22 +248,23 @@ def markdown(name: str, rows: list[dict], reference: str) -> str:
     lead = ["n"] + (["dtype"] if "dtype" in rows[0] else [])
     head = lead + [f"{k} µs (25-75 %)" for k in impls]
     head += [f"{k} / {reference}" for k in impls if k != reference]
-    lines = [f"### {name}", "", "| " + " | ".join(head) + " |",
-             "|" + "---|" * len(head)]
+    lines = [f"### {name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"{r[k]:,}" if k == "n" else str(r[k]) for k in lead]
-        cells += [f"{r[k]['median_us']:.1f} ({r[k]['p25_us']:.1f}-{r[k]['p75_us']:.1f})"
-                  for k in impls]
+        cells += [
+            f"{r[k]['median_us']:.1f} ({r[k]['p25_us']:.1f}-{r[k]['p75_us']:.1f})" for k in impls
+        ]
         ref = r[reference]["median_us"]
         cells += [f"{r[k]['median_us'] / ref:.2f}" for k in impls if k != reference]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-TABLES = {"pymc": (table_pymc, "jaxified PyMC logp + gradient (float64)", "pm.VonMises"),
-          "numpyro": (table_numpyro, "native NumPyro log_density + gradient",
-                      "numpyro VonMises"),
-          "core": (table_core, "core kernel, value_and_grad of the sum (float64)", "naive")}
+TABLES = {
+    "pymc": (table_pymc, "jaxified PyMC logp + gradient (float64)", "pm.VonMises"),
+    "numpyro": (table_numpyro, "native NumPyro log_density + gradient", "numpyro VonMises"),
+    "core": (table_core, "core kernel, value_and_grad of the sum (float64)", "naive"),
+}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -255,8 +274,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tables", nargs="+", choices=tuple(TABLES), default=list(TABLES))
     parser.add_argument("--json", default=None, help="save the records to this file")
     args = parser.parse_args(argv)
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {_cpu_model()}; "
-          f"{_versions()}; median of {args.rounds} interleaved rounds\n")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {_cpu_model()}; "
+        f"{_versions()}; median of {args.rounds} interleaved rounds\n"
+    )
     result = {}
     for name in args.tables:
         fn, title, ref = TABLES[name]

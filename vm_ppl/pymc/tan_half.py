@@ -82,8 +82,7 @@ class VonMisesTanHalfLogp(ScalarOp):
         return [dy, -dy, deta, dk]
 
 
-vonmises_tan_half_logp_scalar = VonMisesTanHalfLogp(upgrade_to_float,
-                                                    name="vonmises_tan_half_logp")
+vonmises_tan_half_logp_scalar = VonMisesTanHalfLogp(upgrade_to_float, name="vonmises_tan_half_logp")
 _vonmises_tan_half_logp = Elemwise(vonmises_tan_half_logp_scalar, name="VonMisesTanHalfLogp")
 
 
@@ -95,8 +94,11 @@ def vonmises_tan_half_logp(y, mu0, eta, kappa) -> pt.TensorVariable:
 def _arctan_input(var):
     """``e`` if ``var`` is ``arctan(e)`` (an Elemwise), else ``None``."""
     node = var.owner
-    if (node is not None and isinstance(node.op, Elemwise)
-            and isinstance(node.op.scalar_op, ps.ArcTan)):
+    if (
+        node is not None
+        and isinstance(node.op, Elemwise)
+        and isinstance(node.op.scalar_op, ps.ArcTan)
+    ):
         return node.inputs[0]
     return None
 
@@ -130,8 +132,7 @@ def local_vonmises_tan_half_fuse(fgraph, node):
     (out,) = node.outputs
     new = pt.cast(_vonmises_tan_half_logp(y, mu0, eta, k), out.type.dtype)
     if new.type.broadcastable != out.type.broadcastable:
-        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable)
-                                             if b])
+        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable) if b])
     return [new]
 
 
