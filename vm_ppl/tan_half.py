@@ -118,9 +118,10 @@ def _tan_half_log_prob_jvp(primals, tangents):
             tangent = tangent - 2.0 * q * dy * teta
     if not _is_zero(tk):
         tangent = tangent + (one_minus_bessel_ratio(k) - 2.0 * s2) * tk
-    # Invalid concentration: NaN derivatives as well (a multiplicative mask, so the rule
-    # stays linear in the tangents and transposes for reverse mode).
-    return out, tangent * jnp.where(jnp.isnan(out), jnp.nan, 1.0)
+    # Invalid concentration: NaN derivatives as well (a multiplicative mask on k's own
+    # shape, so the rule stays linear in the tangents and transposes for reverse mode; NaN
+    # angles or eta give NaN derivatives by themselves).
+    return out, tangent * jnp.where(valid_concentration(k), 1.0, jnp.nan)
 
 
 _tan_half_log_prob.defjvp(_tan_half_log_prob_jvp, symbolic_zeros=True)
