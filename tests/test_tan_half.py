@@ -42,10 +42,11 @@ def _scale(ref: np.ndarray, k: float) -> np.ndarray:
     return np.abs(ref) + abs(_mp_ref(0.0, 0.0, 0.0, k))
 
 
-# Max error / scale over the points of _points. Measured (x86-64, jax 0.10.2): float64
-# <= 1.7e-13; float32 <= 1.3e-6 (k <= 10), 3.2e-6 (k = 1e3), 5.6e-5 (k = 1e6). The
-# float32 error near the mode is ~ eps |sin(atan eta)| in sin(d/2), of order sqrt(k) eps
-# in the log-density; log_prob through a rounded mu0 + 2 atan(eta) has 4x more.
+# Max error / scale over the points of _points. Measured with
+# `python -m vm_ppl.bench.tan_half --tables accuracy` (3 seeds; MERGE_NOTES.md): float64
+# <= 1.3e-13; float32 <= 1.1e-6 (k <= 10), 3.0e-6 (1e3), 7.5e-6 (1e4), 6.4e-5 (1e6), about
+# 2.5x less than log_prob through a rounded mu0 + 2 atan(eta). The float32 error near the
+# mode is a few ulp of sin(atan eta) in sin(d/2), i.e. of order sqrt(k) eps in log p.
 TOL = {
     np.float64: {k: 2e-12 for k in KAPPAS},
     np.float32: {0.0: 1e-6, 0.5: 1e-6, 10.0: 5e-6, 1e3: 1.5e-5, 1e6: 2e-4},
