@@ -527,3 +527,98 @@ def test_tan_half_link_rewrite_removes_arctan_and_agrees(vmp):
             for g, r in zip(got, expected, strict=True):
                 assert np.all(np.isfinite(g))
                 np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-9 * max(1.0, kappa))
+
+
+_GRAPHS_BEFORE_AFTER_IMPORT = r"""
+import io, re
+import numpy as np, pymc as pm, pytensor, pytensor.tensor as pt
+from pytensor.compile.function.types import add_supervisor_to_fgraph
+from pytensor.compile.io import In
+from pytensor.compile.mode import get_mode
+from pytensor.graph import FunctionGraph
+
+def graphs():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(20), rng.uniform(-3.0, 3.0, 20)
+    with pm.Model() as m:
+        mu0 = pm.VonMises("mu0", 0.0, 0.1)
+        beta = pm.Normal("beta", 0.0, 1.0)
+        kappa = pm.Gamma("kappa", 2.0, 0.2)
+        pm.VonMises("y", mu0 + 2.0 * pt.arctan(beta * x), kappa, observed=y)  # tan-half link
+        pm.VonMises("z", mu0, kappa, observed=y)
+    out = {}
+    for mode in ("FAST_RUN", "NUMBA", "JAX"):
+        fg = FunctionGraph(m.value_vars, [m.logp(), m.dlogp()], clone=True)
+        add_supervisor_to_fgraph(fg, [In(v) for v in m.value_vars])
+        get_mode(mode).optimizer.rewrite(fg)
+        buf = io.StringIO()
+        pytensor.dprint(fg, file=buf, print_type=True)
+        # Inner variables of Composite ops get counter-based names ('t12'): not structure.
+        out[mode] = re.sub(r" 't\d+'", "", buf.getvalue())
+    return out
+
+before = graphs()
+import vm_ppl.pymc  # noqa
+after = graphs()
+for mode in before:
+    assert "VonMises" not in before[mode], mode  # no vm_ppl op in the graph
+    assert before[mode] == after[mode], mode
+print("unchanged")
+"""
+
+
+def test_pm_vonmises_graph_unchanged_by_import():
+    # A model without vm_ppl ops (pm.VonMises, tan-half link included) is rewritten to the
+    # same graph on the C, Numba and JAX backends before and after `import vm_ppl.pymc`.
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _GRAPHS_BEFORE_AFTER_IMPORT],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "unchanged" in res.stdout, res.stderr[-3000:]
+
+
+def _jax_rewritten_logp(model):
+    from pymc.sampling.jax import _replace_shared_variables
+    from pytensor.compile import mode as pt_mode
+    from pytensor.graph import FunctionGraph
+
+    fg = FunctionGraph(model.value_vars, _replace_shared_variables([model.logp()]), clone=True)
+    pt_mode.JAX.optimizer.rewrite(fg)
+    return fg
+
+
+@pytest.mark.parametrize("link", ["tan_half", "identity"])
+def test_tan_half_fusion_on_jax(vmp, link):
+    # JAX mode: vonmises_logp(y, mu0 + 2 arctan(eta), k) becomes one VonMisesTanHalfLogp
+    # (the core's tan_half_log_prob), with no arctan left; the identity link is not touched.
+    # logp and its JAX gradient (what pm.sample(nuts_sampler="numpyro") uses) agree with
+    # the C backend's logp and symbolic dlogp.
+    from pymc.sampling.jax import get_jaxified_logp
+    from pytensor.scalar.basic import ArcTan, Composite
+
+    from vm_ppl.pymc.ops import VonMisesLogp
+    from vm_ppl.pymc.tan_half import VonMisesTanHalfLogp
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
+    model = vmp.circular_regression_model(X, y, link=link)
+    nodes = _jax_rewritten_logp(model).apply_nodes
+    scalar_ops = {type(n.op.scalar_op) for n in nodes if hasattr(n.op, "scalar_op")}
+    scalar_ops |= {type(m.op) for n in nodes if isinstance(getattr(n.op, "scalar_op", None),
+                                                           Composite)
+                   for m in n.op.scalar_op.fgraph.apply_nodes}
+    if link == "tan_half":
+        assert VonMisesTanHalfLogp in scalar_ops
+        assert VonMisesLogp not in scalar_ops and ArcTan not in scalar_ops
+    else:
+        assert VonMisesLogp in scalar_ops and VonMisesTanHalfLogp not in scalar_ops
+    point = model.initial_point()
+    point.update({"mu0_circular__": np.float64(2.0), "beta": np.array([0.6, -0.3]),
+                  "kappa_log__": np.float64(1.5)})
+    values = [np.asarray(point[v.name]) for v in model.value_vars]
+    lp, grad = jax.value_and_grad(get_jaxified_logp(model))(values)  # (+logp)
+    np.testing.assert_allclose(lp, model.compile_logp()(point), rtol=1e-12)
+    dlogp = model.compile_dlogp()(point)
+    np.testing.assert_allclose(np.concatenate([np.ravel(g) for g in grad]), dlogp, rtol=1e-9)

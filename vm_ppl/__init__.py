@@ -9,6 +9,7 @@ Every function broadcasts over its array arguments, works under ``jit``, ``vmap`
 
 =========================  ==========================================================
 ``log_prob``               log-density, any angle window, analytic derivatives
+``tan_half_log_prob``      log-density of a tan-half regression, no ``arctan``
 ``sample``                 exact Best-Fisher sampler, implicit reparameterisation
 ``cdf`` / ``icdf``         Hill (1977) cdf, SciPy's convention; its inverse
 ``entropy``                differential entropy
@@ -32,6 +33,7 @@ from .fitting import circular_mean, fit, mean_resultant_length
 from .heads import directional_head
 from .properties import circular_variance, entropy, kl_divergence
 from .sampling import sample, wrap_angle
+from .tan_half import tan_half_log_prob
 
 __all__ = [
     "bessel_ratio",
@@ -48,6 +50,7 @@ __all__ = [
     "log_prob",
     "mean_resultant_length",
     "sample",
+    "tan_half_log_prob",
     "wrap_angle",
 ]
 

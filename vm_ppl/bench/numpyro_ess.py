@@ -32,14 +32,16 @@ def _models():
     from numpyro import handlers
     from numpyro.infer.reparam import CircularReparam
 
-    from vm_ppl.numpyro import CircularUniform, VonMises
+    from vm_ppl.numpyro import CircularUniform
+    from vm_ppl.numpyro.regression import TanHalfVonMises
 
     def ours(x, y):
         mu0 = numpyro.sample("mu0", CircularUniform())
         beta = numpyro.sample("beta", nd.Cauchy(0.0, 1.0))
         kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
         with numpyro.plate("obs", x.shape[0]):
-            numpyro.sample("y", VonMises(mu0 + 2 * jnp.arctan(beta * x), kappa), obs=y)
+            # The fused link-density kernel, as vm_ppl.numpyro.circular_regression_model.
+            numpyro.sample("y", TanHalfVonMises(mu0, beta * x, kappa), obs=y)
 
     def builtin(x, y):
         # Nearly uniform circular prior (the built-in needs k > 0) + CircularReparam.

@@ -102,14 +102,17 @@ class VonMises(Distribution):
         shape = tuple(sample_shape) + self.batch_shape + self.event_shape
         return _sample(key, self.loc, self.concentration, shape=shape)
 
-    @validate_sample
-    def log_prob(self, value):
+    def _check_observed_if_traced(self, value) -> None:
         if not_jax_tracer(value) and not (
             not_jax_tracer(self.loc) and not_jax_tracer(self.concentration)
         ):
             # Concrete angles, traced parameters: observed data of a model being traced
             # (MCMC, SVI, Predictive). Checked once, at trace time: no runtime cost.
             _check_observed(value)
+
+    @validate_sample
+    def log_prob(self, value):
+        self._check_observed_if_traced(value)
         return _log_prob(value, self.loc, self.concentration)
 
     def cdf(self, value):

@@ -71,6 +71,7 @@ import numpyro
 import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform, biject_to
+from numpyro.distributions.util import validate_sample
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.util import not_jax_tracer
 
@@ -84,11 +85,13 @@ from ..regression import (
     validate_data,
 )
 from ..sampling import wrap_angle
+from ..tan_half import tan_half_log_prob
 from ..validation import DegreesWarning
 from .distribution import CircularUniform, VonMises
 
 __all__ = [
     "MultimodalPosteriorWarning",
+    "TanHalfVonMises",
     "circular_regression_model",
     "detect_multimodality",
     "fit_circular_regression",
@@ -140,6 +143,35 @@ class _SampledOnScale(nd.Distribution):
 
     def log_prob(self, value):
         return self.base.log_prob(value)
+class TanHalfVonMises(VonMises):
+    r"""``VonMises(wrap(loc0 + 2 arctan(eta)), concentration)`` whose ``log_prob`` is
+    :func:`vm_ppl.tan_half_log_prob`: the likelihood of the tan-half regression without an
+    ``arctan`` per observation (the fused kernel of the core; its derivatives in ``loc0``,
+    ``eta`` and ``concentration`` are analytic). ``loc`` (for ``sample``, ``mean`` and the
+    ``mu`` site) is computed only where used: under ``jit`` an unused ``loc`` is dropped.
+
+    Parameters
+    ----------
+    loc0 : array_like
+        Intercept direction :math:`\mu_0`.
+    eta : array_like
+        Linear predictor :math:`x^\top\beta`.
+    concentration : array_like
+        :math:`\kappa > 0`.
+    """
+
+    pytree_data_fields = ("loc0", "eta")
+
+    def __init__(self, loc0, eta, concentration, *, validate_args: bool | None = None):
+        self.loc0, self.eta = loc0, eta
+        super().__init__(
+            wrap_angle(loc0 + 2.0 * jnp.arctan(eta)), concentration, validate_args=validate_args
+        )
+
+    @validate_sample
+    def log_prob(self, value):
+        self._check_observed_if_traced(value)  # NaN observations raise, as in VonMises
+        return tan_half_log_prob(value, self.loc0, self.eta, self.concentration)
 
 
 def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
@@ -199,11 +231,16 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     beta_prior = beta_prior.to_event(1)
     beta = numpyro.sample("beta", beta_prior)
     kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
-    mu = wrap_angle(mu0 + _link(X @ beta, link))
+    eta = X @ beta
+    if link == "tan_half":
+        # The fused link-density kernel (no arctan per observation in log_prob).
+        likelihood = TanHalfVonMises(mu0, eta, kappa)
+    else:
+        likelihood = VonMises(wrap_angle(mu0 + eta), kappa)
     if record_mu:
-        numpyro.deterministic("mu", mu)
+        numpyro.deterministic("mu", likelihood.loc)
     with numpyro.plate("obs", n):
-        numpyro.sample("y", VonMises(mu, kappa), obs=y)
+        numpyro.sample("y", likelihood, obs=y)
 
 
 class MLEInit(NamedTuple):
@@ -335,7 +372,11 @@ def fit_circular_regression(
     -------
     numpyro.infer.MCMC
         The run MCMC object (``get_samples()``, ``print_summary()``, ArviZ's
-        ``az.from_numpyro``).
+        ``az.from_numpyro``). With several chains, ``mcmc.multimodality`` holds the
+        chain-agreement diagnosis and, when the chains agree, ``mcmc.r_hat_max_circular``
+        the largest R-hat with ``mu0`` on the circle
+        (:func:`vm_ppl.diagnostics.check_convergence`, which warns
+        :class:`~vm_ppl.diagnostics.ConvergenceWarning` above 1.01).
     """
     X_np, y_np = validate_data(X, y)  # raises on bad data, warns once on degrees
     X = _as_design(X_np)
@@ -364,5 +405,12 @@ def fit_circular_regression(
                 f"{np.round(diag['chain_beta'], 3)}. Use init='mle' or more warm-up.",
                 MultimodalPosteriorWarning,
                 stacklevel=2,
+            )
+        else:  # mirrored modes are reported above, more precisely
+            from ..diagnostics import check_convergence  # ArviZ, only when asked for
+
+            samples = mcmc.get_samples(group_by_chain=True)
+            mcmc.r_hat_max_circular = check_convergence(
+                {k: samples[k] for k in ("mu0", "beta", "kappa")}, circ_var_names=["mu0"]
             )
     return mcmc

@@ -3,8 +3,11 @@
 ``pm.sample(nuts_sampler="numpyro")``, nutpie ``backend="jax"`` and
 ``compile_kwargs={"mode": "JAX"}`` convert the logp graph with ``jax_funcify``; with
 these registrations they end in the same jitted :func:`vm_ppl.log_prob` (custom JVP,
-analytic derivatives) as a NumPyro model. The gradient ops are registered too, so a
-symbolic PyTensor gradient (nutpie ``gradient_backend="pytensor"``) converts as well.
+analytic derivatives) as a NumPyro model; a tan-half regression likelihood
+``vonmises_logp(y, mu0 + 2 arctan(eta), k)`` is rewritten (JAX mode only, see
+:mod:`.tan_half`) to the fused :func:`vm_ppl.tan_half_log_prob`. The gradient ops are
+registered too, so a symbolic PyTensor gradient (nutpie ``gradient_backend="pytensor"``)
+converts as well.
 
 Note: importing PyTensor's JAX dispatch sets ``jax_enable_x64`` to match
 ``pytensor.config.floatX`` (PyTensor's own behaviour, also triggered by PyMC's JAX
@@ -22,6 +25,7 @@ from ..bessel import bessel_ratio_derivative, one_minus_bessel_ratio
 from ..cdf import cdf, icdf
 from ..density import log_prob
 from ..sampling import sample
+from ..tan_half import tan_half_log_prob
 from .ops import (
     BesselRatioDerivative,
     OneMinusBesselRatio,
@@ -30,11 +34,18 @@ from .ops import (
     VonMisesLogp,
 )
 from .random import VonMisesRV
+from .tan_half import VonMisesTanHalfLogp
 
 
 @jax_funcify.register(VonMisesLogp)
 def _jax_vonmises_logp(op, node=None, **kwargs):
     return log_prob
+
+
+@jax_funcify.register(VonMisesTanHalfLogp)
+def _jax_vonmises_tan_half_logp(op, node=None, **kwargs):
+    # The fused link-density kernel (see vm_ppl.pymc.tan_half): no arctan per observation.
+    return tan_half_log_prob
 
 
 @jax_funcify.register(OneMinusBesselRatio)

@@ -24,7 +24,9 @@ loop with a single ``tan`` per angle (:func:`_half_angle_terms`);
 :class:`MergeModuloSpecifyShape` keeps PyMC's ``SpecifyShape`` from splitting that loop;
 for a tan-half regression link, :func:`local_tan_half_angle_atan_link` removes the
 per-observation ``arctan`` (the tangent subtraction formula).
-JAX graphs keep the single op (the core :func:`vm_ppl.log_prob`).
+JAX graphs keep the single op (the core :func:`vm_ppl.log_prob`); there a tan-half
+link is fused with the density instead (:mod:`.tan_half`, the core
+:func:`vm_ppl.tan_half_log_prob`).
 
 Gradients (Mardia & Jupp 2000, sec. 3.5): with :math:`d = x - \mu`,
 :math:`\partial_x = -k\sin d = -\partial_\mu` and
