@@ -282,9 +282,17 @@ def _exact_half_angle(x, loc, s, c):
 
 
 def _large_argument_fix(x, loc, s, c, any_large):
-    # One test over the unbroadcast inputs, so the common case (every angle in range)
-    # pays a reduction over the data and a branch, not four libm calls per element.
-    return lax.cond(any_large, _exact_half_angle, lambda x, loc, s, c: (s, c), x, loc, s, c)
+    def on_cpu(x, loc, s, c, any_large):
+        # One test over the unbroadcast inputs, so the common case (every angle in range)
+        # pays a reduction over the data and a branch, not four libm calls per element.
+        return lax.cond(any_large, _exact_half_angle, lambda x, loc, s, c: (s, c), x, loc, s, c)
+
+    def elsewhere(x, loc, s, c, any_large):
+        # On GPU a conditional waits for its predicate on the host (a sync per call, inside
+        # every NUTS step), while sin/cos are cheap there: a select costs less.
+        return _exact_half_angle(x, loc, s, c)
+
+    return lax.platform_dependent(x, loc, s, c, any_large, cpu=on_cpu, default=elsewhere)
 
 
 # Under vmap a batched lax.cond predicate turns into a select that runs both branches
