@@ -258,72 +258,46 @@ def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     return s.astype(out), co.astype(out)
 
 
-# Largest |x| (and |loc|) for which x - loc goes through the Cody-Waite reduction:
-# |x - loc| < 2 * 2**11 * 2pi keeps |n| < 2**12 (float32), 2**20 (float64), where n * C1
-# is exact (see _consts). Beyond it the angles are reduced separately by XLA's sin/cos.
-_EXACT_LIMIT = {
-    np.dtype(np.float32): 2.0**11 * 2 * np.pi,
-    np.dtype(np.float64): 2.0**19 * 2 * np.pi,
-}
+# Angles within +-_FAST_LIMIT (four turns) go straight into the fused reduction of
+# x - loc: |x - loc| <= 8 turns, where the rounding of the difference is below 4 ulp of
+# pi. Larger ones are first reduced exactly, on their own shape.
+_FAST_LIMIT = 4 * 2 * np.pi
 
 
-def _too_large(a: jnp.ndarray) -> jnp.ndarray:
-    return jnp.abs(a) > _EXACT_LIMIT[np.dtype(a.dtype)]
+def _principal(a):
+    # XLA's sin/cos reduce any argument exactly (Payne-Hanek), and atan2 of the pair is
+    # the representative in [-pi, pi] of the exact float a, to an ulp.
+    return jnp.where(jnp.abs(a) > _FAST_LIMIT, jnp.arctan2(jnp.sin(a), jnp.cos(a)), a)
 
 
-def _exact_half_angle(x, loc, s, c):
-    """Replace (s, c) by sin/cos((x - loc)/2) where |x| or |loc| is beyond the limit."""
-    big = _too_large(x) | _too_large(loc)
-    # XLA's sin/cos reduce any argument exactly (Payne-Hanek); x/2 and loc/2 are exact,
-    # so this is the half-angle of the exact difference of the two floats.
-    sx, cx = jnp.sin(0.5 * x), jnp.cos(0.5 * x)
-    sl, cl = jnp.sin(0.5 * loc), jnp.cos(0.5 * loc)
-    return jnp.where(big, sx * cl - cx * sl, s), jnp.where(big, cx * cl + sx * sl, c)
+def _principal_if_needed(a):
+    # One test over the array and a branch whose false side returns the array itself:
+    # the common case (every angle within four turns) pays one reduction over the data,
+    # and the elementwise loop that follows still fuses. Off CPU a conditional waits for
+    # its predicate on the host (a sync per call, inside every NUTS step), while sin/cos
+    # are cheap there: a select costs less.
+    def on_cpu(a):
+        return lax.cond(jnp.any(jnp.abs(a) > _FAST_LIMIT), _principal, lambda a: a, a)
 
-
-def _large_argument_fix(x, loc, s, c, any_large):
-    def on_cpu(x, loc, s, c, any_large):
-        # One test over the unbroadcast inputs, so the common case (every angle in range)
-        # pays a reduction over the data and a branch, not four libm calls per element.
-        return lax.cond(any_large, _exact_half_angle, lambda x, loc, s, c: (s, c), x, loc, s, c)
-
-    def elsewhere(x, loc, s, c, any_large):
-        # On GPU a conditional waits for its predicate on the host (a sync per call, inside
-        # every NUTS step), while sin/cos are cheap there: a select costs less.
-        return _exact_half_angle(x, loc, s, c)
-
-    return lax.platform_dependent(x, loc, s, c, any_large, cpu=on_cpu, default=elsewhere)
+    return lax.platform_dependent(a, cpu=on_cpu, default=_principal)
 
 
 # Under vmap a batched lax.cond predicate turns into a select that runs both branches
-# for every element (NumPyro's vectorized chains would pay the libm calls always). The
-# batching rule applies the same function to the whole batch instead: one predicate.
-_large_argument_fix_vmap = custom_vmap(_large_argument_fix)
+# for every element (NumPyro's vectorized chains would pay sin/cos always). The batching
+# rule applies the same function to the whole batch instead: one predicate.
+_principal_vmap = custom_vmap(_principal_if_needed)
 
 
-@_large_argument_fix_vmap.def_vmap
-def _large_argument_fix_batched(axis_size, in_batched, x, loc, s, c, any_large):
-    args = [
-        a if batched else jnp.broadcast_to(a, (axis_size, *a.shape))
-        for a, batched in zip((x, loc, s, c), in_batched[:4], strict=True)
-    ]
-    if in_batched[4]:
-        any_large = jnp.any(any_large)
-    return _large_argument_fix_vmap(*args, any_large), (True, True)
+@_principal_vmap.def_vmap
+def _principal_batched(axis_size, in_batched, a):
+    return _principal_vmap(a), in_batched[0]
 
 
 @jax.custom_jvp
 def _half_angle_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    any_large = jnp.any(_too_large(x)) | jnp.any(_too_large(loc))
-    x, loc = jnp.broadcast_arrays(x, loc)
     consts = _CONSTS[np.dtype(x.dtype)]
-    # d + err == x - loc exactly (Knuth's TwoSum): the rounding of the difference (an
-    # ulp of 1e4 is 1e-3 in float32) is added back after the exact reduction of d.
-    d = x - loc
-    bb = d - x
-    err = (x - (d - bb)) - (loc + bb)
-    s, c = _sincos(0.5 * (_reduce_nowrap(d, consts) + err), consts)
-    return _large_argument_fix_vmap(x, loc, s, c, any_large)
+    d = _principal_vmap(x) - _principal_vmap(loc)
+    return _sincos(0.5 * _reduce_nowrap(d, consts), consts)
 
 
 @_half_angle_diff.defjvp
@@ -340,16 +314,15 @@ def half_angle_sincos_of_difference(
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """``(sin(h), cos(h))`` with ``h = (x - loc)/2`` for any real ``x`` and ``loc``.
 
-    :func:`half_angle_sincos` of ``x - loc`` while both are within
-    ``2**11 * 2pi`` (12,868 in float32, 3.3e6 in float64), where its Cody-Waite
-    reduction is exact, with the rounding error of ``x - loc`` itself added back after
-    the reduction (TwoSum). Beyond, ``x - loc`` would lose the digits that matter (at
-    ``x = 2.3e8`` in float32 the old path left the principal range and the density
-    its range), so ``x`` and ``loc`` are reduced separately by XLA's exact ``sin``/``cos``
-    and combined with the subtraction formulas: the half-angle of the exact difference of
-    the two floats, to a few ulp absolute. ``cos(h)`` may then be negative (the pair still
-    describes the same angle: ``s**2``, ``s*c`` are unchanged). Both paths are checked
-    against mpmath in tests/test_fastmath.py. NaN/inf give NaN.
+    :func:`half_angle_sincos` of ``x - loc`` while both are within four turns (the
+    rounding of ``x - loc`` is then below 4 ulp of pi). An array with a larger angle is
+    first reduced to ``[-pi, pi]`` on its own shape (``atan2`` of XLA's exactly reduced
+    ``sin``/``cos``; one test over the array, then a branch), so the result is the
+    half-angle of the exact difference of the two floats up to a few ulp, for every
+    float: at ``x = 2.3e8`` in float32 the plain reduction left the principal range (and
+    the density its range). Checked against mpmath through :func:`vm_ppl.log_prob`,
+    angles anywhere on the line (tests/test_hypothesis.py::test_log_prob_against_mpmath).
+    NaN/inf give NaN.
     """
     x, _, _ = _prep(x)
     loc = jnp.asarray(loc, x.dtype)
