@@ -134,8 +134,8 @@ def tan_half_log_prob(
     2\arctan\eta, \kappa)`, without an ``arctan``.
 
     Equal to ``vm_ppl.log_prob(x, loc0 + 2 * jnp.arctan(eta), concentration)`` (up to
-    rounding; in float32 about 3x more accurate near the mode at a concentration of 1e3,
-    comparable from 1e4 to 1e6: ``python -m vm_ppl.bench.tan_half --tables accuracy``), at the
+    rounding; in float32 2-3x more accurate for concentrations from 10 to 1e6:
+    ``python -m vm_ppl.bench.tan_half --tables accuracy``), at the
     cost of one half-angle sine/cosine and one division per element (module docstring).
 
     Parameters
