@@ -259,8 +259,8 @@ def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
 
 
 # Angles within +-_FAST_LIMIT (four turns) go straight into the fused reduction of
-# x - loc: |x - loc| <= 8 turns, where the rounding of the difference is below 4 ulp of
-# pi. Larger ones are first reduced exactly, on their own shape.
+# x - loc: |x - loc| <= 8 turns, where the rounding of the difference is at most half an
+# ulp of 8 turns (8 ulp of pi). Larger ones are first reduced exactly, on their own shape.
 _FAST_LIMIT = 4 * 2 * np.pi
 
 
@@ -315,7 +315,7 @@ def half_angle_sincos_of_difference(
     """``(sin(h), cos(h))`` with ``h = (x - loc)/2`` for any real ``x`` and ``loc``.
 
     :func:`half_angle_sincos` of ``x - loc`` while both are within four turns (the
-    rounding of ``x - loc`` is then below 4 ulp of pi). An array with a larger angle is
+    rounding of ``x - loc`` is then at most 8 ulp of pi). An array with a larger angle is
     first reduced to ``[-pi, pi]`` on its own shape (``atan2`` of XLA's exactly reduced
     ``sin``/``cos``; one test over the array, then a branch), so the result is the
     half-angle of the exact difference of the two floats up to a few ulp, for every
