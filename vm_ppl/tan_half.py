@@ -52,7 +52,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import _principal_vmap, half_angle_sincos
+from ._fastmath import half_angle_sincos
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -71,9 +71,6 @@ def _clip_eta(eta: jnp.ndarray) -> jnp.ndarray:
 
 def _terms(y, mu0, eta):
     """``(u*u/w, u*v/w, 1/w)``: ``sin^2(d/2)``, ``sin(d/2) cos(d/2)``, ``1/(1 + eta^2)``."""
-    # Angles beyond four turns are first reduced exactly, on their own shape (the
-    # branch returns the array itself otherwise), as in vm_ppl.log_prob.
-    y, mu0 = _principal_vmap(y), _principal_vmap(mu0)
     # Error-free difference y - mu0 = a + a_lo (Knuth's TwoSum, no branch).
     a = y - mu0
     b = a - y
