@@ -10,39 +10,20 @@ import pytest
 
 from vm_ppl import log_prob, tan_half_log_prob
 
+# The mpmath reference and points of `python -m vm_ppl.bench.tan_half --tables accuracy`,
+# whose measurements the tolerances below cite.
+from vm_ppl.bench.tan_half import _accuracy_points, _mp_log_prob
+
 KAPPAS = (0.0, 0.5, 10.0, 1e3, 1e6)
-
-
-def _mp_ref(y, m0, eta, k) -> float:
-    """log p(y | m0 + 2 atan(eta), k) at the exact (binary) inputs, 40 digits."""
-    with mp.workdps(40):
-        y, m0, eta, k = (mp.mpf(float(v)) for v in (y, m0, eta, k))
-        d = y - m0 - 2 * mp.atan(eta)
-        return float(
-            -2 * k * mp.sin(d / 2) ** 2 - mp.log(2 * mp.pi) - mp.log(mp.besseli(0, k) * mp.exp(-k))
-        )
-
-
-def _points(k: float, n: int, dtype, seed: int):
-    """Points near the mode (within 3 sd), at the antipode and in three 2 pi windows."""
-    rng = np.random.default_rng(seed)
-    m0 = rng.uniform(-np.pi, np.pi, n)
-    eta = rng.standard_cauchy(n)
-    mu = m0 + 2 * np.arctan(eta)
-    d = rng.normal(0.0, 3.0 / np.sqrt(max(k, 1e-2)), n)
-    d[::4] = np.pi + rng.normal(0.0, 1e-3, d[::4].shape)  # antipode
-    d[1::8] = 0.0  # the mode itself
-    y = mu + d + 2 * np.pi * rng.integers(-1, 2, n)
-    return tuple(a.astype(dtype) for a in (y, m0, eta))
 
 
 def _scale(ref: np.ndarray, k: float) -> np.ndarray:
     # The log-density crosses zero (-2k sin^2 = normaliser), where no relative error is
     # meaningful: errors are relative to |log p| + |log normaliser|, the size of the terms.
-    return np.abs(ref) + abs(_mp_ref(0.0, 0.0, 0.0, k))
+    return np.abs(ref) + abs(_mp_log_prob(0.0, 0.0, 0.0, k))
 
 
-# Max error / scale over the points of _points. Measured with
+# Max error / scale over the points of _accuracy_points. Measured with
 # `python -m vm_ppl.bench.tan_half --tables accuracy` (BENCHMARKS.md, 2026-12-04): float64
 # <= 1.3e-13; float32 <= 1.1e-6 (k <= 10), 3.0e-6 (1e3), 7.5e-6 (1e4), 6.4e-5 (1e6), 2-3x
 # below log_prob through a rounded mu0 + 2 atan(eta) (8.4e-6, 2.1e-5, 1.6e-4). The float32
@@ -57,19 +38,19 @@ TOL = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", KAPPAS)
 def test_against_mpmath(k, dtype, x64):
-    y, m0, eta = _points(k, 64, dtype, seed=int(k) % 97)
+    y, m0, eta = _accuracy_points(k, 64, dtype, seed=int(k) % 97)
     out = np.asarray(tan_half_log_prob(y, m0, eta, dtype(k)))
     assert out.dtype == dtype
-    ref = np.array([_mp_ref(*a, k) for a in zip(y, m0, eta, strict=True)])
+    ref = np.array([_mp_log_prob(*a, k) for a in zip(y, m0, eta, strict=True)])
     err = np.abs(out - ref) / _scale(ref, k)
     assert err.max() <= TOL[dtype][k], err.max()
 
 
 @pytest.mark.parametrize("k", (1e3, 1e4, 1e6))
 def test_float32_more_accurate_than_arctan_route(k, x64):
-    y, m0, eta = _points(k, 64, np.float32, seed=3)
+    y, m0, eta = _accuracy_points(k, 64, np.float32, seed=3)
     k32 = np.float32(k)
-    ref = np.array([_mp_ref(*a, k) for a in zip(y, m0, eta, strict=True)])
+    ref = np.array([_mp_log_prob(*a, k) for a in zip(y, m0, eta, strict=True)])
     fused = np.asarray(tan_half_log_prob(y, m0, eta, k32))
     naive = np.asarray(log_prob(y, m0 + 2 * jnp.arctan(eta), k32))
     scale = _scale(ref, k)
@@ -77,7 +58,7 @@ def test_float32_more_accurate_than_arctan_route(k, x64):
 
 
 def test_matches_log_prob_and_gradients_float64(x64):
-    y, m0, eta = _points(5.0, 200, np.float64, seed=1)
+    y, m0, eta = _accuracy_points(5.0, 200, np.float64, seed=1)
     k = 5.0
 
     def fused(y, m0, eta, k):
