@@ -41,8 +41,8 @@ def _normaliser(k: jnp.ndarray) -> jnp.ndarray:
 
 def _times_2k(k: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
     # 2k * t, and 0 where t == 0 also when 2k overflows (k above half the dtype's max):
-    # inf * 0 would be NaN at the mode. (2k is hoisted out of the elementwise loop; a
-    # per-element (k s) s instead cost 15 % of log_prob + gradient at n = 1e5.)
+    # inf * 0 would be NaN at the mode. (2k is hoisted out of the elementwise loop and
+    # s*s is shared with the k-derivative; a per-element (k s) s was measurably slower.)
     return jnp.where(t == 0, 0.0, (2.0 * k) * t)
 
 
