@@ -407,3 +407,119 @@ def atan(w: jnp.ndarray) -> jnp.ndarray:
     y0 = jnp.where(neg, -y0, y0)
     y0_lo = jnp.where(neg, -y0_lo, y0_lo)
     return (y0 + (y0_lo + p)).astype(out)
+
+
+# --- double-word (hi + lo) arithmetic, for results that cancel in the working precision ---
+#
+# Under jit, XLA's CPU compiler may contract a product feeding a sum into a fused
+# multiply-add, and its simplifier folds constants through sums ((1 + b) - 1 -> b): a
+# Fast2Sum whose summand was a rounded product, or whose other term was the constant 1,
+# lost its exactness under jit while op-by-op evaluation kept it (2026-12-04). Everything
+# below is written so that neither can change a value: every product that feeds a sum is
+# exact (halves from a bit-mask split, or a power of two), and no error-free sum has a
+# constant operand. tests/test_fastmath.py compares jitted and op-by-op results.
+
+
+def split_halves(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``x = hi + lo`` exactly, ``hi`` with 12 (float32) or 26 (float64) significant bits.
+
+    A bit mask on the significand (no arithmetic, so no rounding or contraction can
+    interfere), then ``lo = x - hi`` (exact). Products of two halves are exact in float32
+    (at most 24 bits) and, except ``lo * lo``, in float64.
+    """
+    if x.dtype == jnp.float32:
+        bits = lax.bitcast_convert_type(x, jnp.uint32) & jnp.uint32(0xFFFFF000)
+        hi = lax.bitcast_convert_type(bits, jnp.float32)
+    else:
+        bits = lax.bitcast_convert_type(x, jnp.uint64) & jnp.uint64(0xFFFFFFFFF8000000)
+        hi = lax.bitcast_convert_type(bits, jnp.float64)
+    return hi, x - hi
+
+
+def split_prod(a: jnp.ndarray, b: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """``a b = p_hi + p_lo`` as a double word from exact partial products (Dekker 1971).
+
+    ``p_hi = a_hi b_hi`` is exact; ``p_lo`` is the rounded sum of the three other partial
+    products, so ``|p_hi + p_lo - a b| <= 2**-34 |a b|`` in float32. ``p_hi`` is not the
+    rounded product (it differs from it by ~2**-11 relative), which is all that the
+    exact differences ``s - p_hi`` below need (Sterbenz). Finite inputs only.
+
+    References
+    ----------
+    .. [1] Dekker, T. J. (1971). A floating-point technique for extending the available
+       precision. *Numerische Mathematik* 18, 224-242.
+    """
+    ah, al = split_halves(a)
+    bh, bl = split_halves(b)
+    return ah * bh, (ah * bl + al * bh) + al * bl
+
+
+def _fast_two_sum(a: jnp.ndarray, b: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    # s + e = a + b exactly when |a| >= |b| (Dekker).
+    s = a + b
+    return s, b - (s - a)
+
+
+def half_angle_sincos_dd(
+    d: jnp.ndarray, d_lo: jnp.ndarray
+) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    r"""``sin(r/2)`` and ``cos(r/2)`` of ``r = d + d_lo`` (mod 2 pi) as double words.
+
+    Returns ``(s_hi, s_lo, c_hi, c_lo)``: ``s_hi + s_lo`` and ``c_hi + c_lo`` are the sine
+    and cosine of the half angle to an absolute error far below an ulp of the high words
+    (float32: bounded by the rounding of the ``z^2/24`` term, ~2e-9 against an ulp of 0.5
+    of 6e-8; tests/test_fastmath.py), enough for a difference such as ``s - eta * c``
+    near its zero to keep its relative accuracy when formed in double words
+    (:func:`vm_ppl.tan_half_log_prob` in float32).
+
+    How: the reduction ``d - n 2\pi`` keeps its Cody-Waite tail as a low word; on
+    :math:`|t| \le \pi/4` (after :math:`t = \pi/2 - |h|` where needed, exact by Sterbenz),
+    with :math:`z = t^2` as a double word, :math:`\sin t = t - t\,z/6 + t z^2 S_2(z)`
+    where ``t z / 6`` is formed from exact partial products and an exact division
+    remainder and summed error-free into the high word, and
+    :math:`\cos t = (1 - z/2) + z^2 D(z)` with ``1 - z/2`` formed exactly; the low words
+    of the argument enter to first order. Same Taylor coefficients and constants as
+    :func:`half_angle_sincos`; valid range as there (float32: ``|d|`` up to ~2.6e4).
+    """
+    x, c, out = _prep(d)
+    x_lo = jnp.asarray(d_lo, x.dtype)
+    n = jnp.round(x * c["inv_2pi"])
+    r_hi = x - n * c["tp1"]  # exact (n * tp1 exact, Sterbenz)
+    r_lo = (x_lo - n * c["tp2"]) - n * c["tp3"]
+    r, r_tail = _fast_two_sum(r_hi, r_lo)
+    h, h_lo = 0.5 * r, 0.5 * r_tail
+    a = jnp.abs(h)
+    big = a > c["pio4"]
+    sign = jnp.where(h < 0, -1.0, 1.0).astype(x.dtype)
+    # t = pi/2 - |h| (exact high part) or h, and its low part.
+    lo_big = jnp.where(big, c["pio2_lo"], jnp.zeros_like(h))
+    t = jnp.where(big, c["pio2_hi"] - a, h)
+    t_lo = jnp.where(big, lo_big - sign * h_lo, h_lo)
+    th, tl = split_halves(t)
+    z = th * th  # z + z_lo = t^2 exactly; zf = t^2 to float precision, for the polynomials
+    z_lo = 2.0 * (th * tl) + tl * tl
+    zf = z + z_lo
+    # z / 6 = q + q_lo: 6 q_hi and 6 q_lo are exact and z - 6 q_hi is exact (Sterbenz).
+    q = z / 6.0
+    qh, ql = split_halves(q)
+    q_lo = (((z - 6.0 * qh) - 6.0 * ql) + z_lo) / 6.0
+    # sin t = t - t (q + q_lo) + t z^2 S2(z)  (+ cos(t) t_lo to first order)
+    tq = th * qh
+    s_hi, s_err = _fast_two_sum(t, -tq)
+    tq_lo = (th * ql + tl * qh) + tl * ql
+    s_lo = ((s_err - tq_lo) - t * q_lo) + t * zf * zf * _horner(zf, c["sin"][1:])
+    s_lo = s_lo + t_lo * (1.0 - 0.5 * zf)
+    # cos t = (1 - t^2/2) + z^2 D(z)  (- sin(t) t_lo), D = (C(z) + 1/2) / z.
+    # 1 - t^2/2 lies in [0.69, 1], on the grid of ulp = 2**-p there: rounding t^2/2 to that
+    # grid first makes the subtraction exact, and the rounding (hz_hi - z/2, Sterbenz) and
+    # z_lo/2 go to the low word. (Not Fast2Sum(1, -z/2): XLA folds the constant through
+    # (1 + b) - 1 and returns a zero tail.)
+    grid = 2.0 ** (-24 if x.dtype == jnp.float32 else -53)
+    hz_hi = jnp.round((0.5 * zf) * (1.0 / grid)) * grid
+    c_hi = 1.0 - hz_hi
+    c_lo = ((hz_hi - 0.5 * z) - 0.5 * z_lo) + zf * zf * _horner(zf, c["cos"][1:]) - t * t_lo
+    sin_hi = jnp.where(big, sign * c_hi, s_hi)
+    sin_lo = jnp.where(big, sign * c_lo, s_lo)
+    cos_hi = jnp.where(big, s_hi, c_hi)
+    cos_lo = jnp.where(big, s_lo, c_lo)
+    return tuple(v.astype(out) for v in (sin_hi, sin_lo, cos_hi, cos_lo))

@@ -27,12 +27,16 @@ and one division; no ``tan``, no ``arctan``. Written with :math:`s, c` instead o
 :math:`y - \mu_0 = \pm\pi` and nothing needs clipping at the antipode :math:`d = \pm\pi`,
 where :math:`u^2 = w` exactly up to rounding.
 
-Accuracy: near the mode the cancellation in :math:`u = s - \eta c` costs an absolute
-error of a few ulp of :math:`\sin\phi` in :math:`\sin\frac{d}{2}` (exact relative
-accuracy as :math:`\eta \to 0`), and the rounding of :math:`y - \mu_0` is compensated
-(error-free difference, first-order correction :math:`u + h_{lo} v`), so that the
-log-density matches the float64 reference to the tolerances of ``tests/test_tan_half.py``
-in float32 and float64.
+Accuracy: near the mode :math:`u = s - \eta c` is a small difference of O(1) terms. In
+float64 one rounding of each costs a few ulp of :math:`\sin\phi` in
+:math:`\sin\frac{d}{2}` (exact relative accuracy as :math:`\eta \to 0`), far below
+float64's needs; in float32 that would be a relative error of order
+:math:`\sqrt{\kappa}\,\epsilon` in the log-density (6.4e-5 of its scale at
+:math:`\kappa = 10^6`), so there :math:`s, c` and :math:`\eta c` are formed as double
+words (Dekker 1971 [4]_) and the difference is exact. The rounding of :math:`y - \mu_0`
+is compensated in both (error-free difference, ``TwoSum``). Errors against mpmath:
+``python -m vm_ppl.bench.tan_half --tables accuracy``; tolerances in
+``tests/test_tan_half.py``.
 
 References
 ----------
@@ -41,6 +45,8 @@ References
 .. [2] Mardia, K. V. and Jupp, P. E. (2000). *Directional Statistics*, Wiley, sec. 3.5.4.
 .. [3] Knuth, D. E. (1998). *The Art of Computer Programming* 2, 3rd ed., sec. 4.2.2
    (the error-free sum ``TwoSum``).
+.. [4] Dekker, T. J. (1971). A floating-point technique for extending the available
+   precision. *Numerische Mathematik* 18, 224-242.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import half_angle_sincos
+from ._fastmath import half_angle_sincos, half_angle_sincos_dd, split_prod
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -75,15 +81,37 @@ def _terms(y, mu0, eta):
     a = y - mu0
     b = a - y
     a_lo = (y - (a - b)) - (mu0 + b)
-    s, c = half_angle_sincos(a)
     eta = _clip_eta(eta)
-    u = s - eta * c
-    v = c + eta * s
-    # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
-    u = u + (0.5 * a_lo) * v
+    if a.dtype == jnp.float32:
+        u, v = _u_v_double_word(a, a_lo, eta)
+    else:
+        s, c = half_angle_sincos(a)
+        u = s - eta * c
+        v = c + eta * s
+        # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
+        u = u + (0.5 * a_lo) * v
     q = 1.0 / (1.0 + eta * eta)
     uq = u * q
     return u * uq, uq * v, q
+
+
+def _u_v_double_word(a, a_lo, eta):
+    """``u = s - eta c`` formed in double words (float32).
+
+    Near the mode ``u`` is a small difference of two O(1) terms, so one rounding of ``s``
+    or ``eta c`` is an absolute error of an ulp of 0.5, a relative error of order
+    ``sqrt(kappa) eps`` in the log-density (6.4e-5 of its scale at ``kappa = 1e6`` when
+    formed in single words). With ``s``, ``c`` as double words
+    (:func:`~vm_ppl._fastmath.half_angle_sincos_dd`) and ``eta c_hi`` from exact partial
+    products (:func:`~vm_ppl._fastmath.split_prod`), ``s_hi - p`` is exact (Sterbenz) and the
+    remaining terms are small, so ``u`` keeps its relative accuracy (errors:
+    ``python -m vm_ppl.bench.tan_half --tables accuracy``). Float64 needs none of this.
+    """
+    s_hi, s_lo, c_hi, c_lo = half_angle_sincos_dd(a, a_lo)
+    p, p_lo = split_prod(eta, c_hi)
+    u = ((s_hi - p) - p_lo) + (s_lo - eta * c_lo)
+    v = c_hi + eta * s_hi
+    return u, v
 
 
 def _normaliser(k: jnp.ndarray) -> jnp.ndarray:
@@ -134,9 +162,11 @@ def tan_half_log_prob(
     2\arctan\eta, \kappa)`, without an ``arctan``.
 
     Equal to ``vm_ppl.log_prob(x, loc0 + 2 * jnp.arctan(eta), concentration)`` (up to
-    rounding; in float32 2-3x more accurate for concentrations from 10 to 1e6:
-    ``python -m vm_ppl.bench.tan_half --tables accuracy``), at the
-    cost of one half-angle sine/cosine and one division per element (module docstring).
+    rounding; in float32 within 1e-6 of the log-density's scale up to a concentration of
+    1e6, 7-200x more accurate than that route from 10 to 1e6:
+    ``python -m vm_ppl.bench.tan_half --tables accuracy``), at the cost of one half-angle
+    sine/cosine (in double words in float32) and one division per element (module
+    docstring).
 
     Parameters
     ----------
