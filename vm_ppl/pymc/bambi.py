@@ -38,8 +38,8 @@ parameter with default prior LogNormal(1, 2) (:math:`\log\kappa \sim` Normal(1, 
 mass on :math:`\kappa \in (0.05, 140)`, density 0 at :math:`\kappa = 0` where ``mu`` is not
 identified, and a tail light enough to leave :math:`\kappa` in the thousands to the data).
 
-Every ``inference_method`` of ``Model.fit`` that runs NUTS works: ``"pymc"`` (C backend),
-``"numpyro"`` and ``"blackjax"`` (JAX: :func:`vm_ppl.log_prob`), ``"nutpie"`` (Numba).
+``Model.fit(inference_method=...)``: ``"pymc"`` (C backend), ``"numpyro"`` (JAX: the core
+kernels) and ``"nutpie"`` (Numba) run our op's implementations (tests/test_bambi.py).
 
 Nothing in Bambi is modified: the family is a new :class:`bambi.Family` instance with
 :class:`bambi.Link` objects carrying their own functions; Bambi's registries of families
@@ -70,7 +70,8 @@ _TWO_PI = 2.0 * np.pi
 
 
 def _wrap(x):
-    r"""Angles wrapped to :math:`[-\pi, \pi)` (NumPy; rounding onto :math:`+\pi` -> :math:`-\pi`)."""
+    r"""Angles wrapped to :math:`[-\pi, \pi)` (NumPy; a rounding onto :math:`+\pi` gives
+    :math:`-\pi`)."""
     y = np.mod(np.asarray(x, dtype=float) + np.pi, _TWO_PI) - np.pi
     return np.where(y >= np.pi, -np.pi, y)
 
