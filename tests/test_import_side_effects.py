@@ -71,8 +71,37 @@ def test_importing_vm_ppl_leaves_environment_x64_and_numpyro_alone():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["x64_before"] is False and report["x64_after_core_numpyro"] is False
+    assert report["x64_after_core_numpyro"] == report["x64_before"]
     assert {"ess", "numpyro_ess", "throughput"} <= set(report["bench_modules"])
     assert report["env_changed"] == []
     assert report["numpyro_classes_checked"] > 100
     assert report["numpyro_classes_changed"] == []
+
+
+def test_bench_main_requests_host_devices_before_jax_starts():
+    """What the benchmarks' ``main`` calls: XLA_FLAGS gains the device count (other flags
+    kept) when JAX has not started, and a started JAX is reported, not silently used."""
+    code = (
+        "import os, warnings, jax\n"
+        "from vm_ppl.bench._devices import request_host_devices\n"
+        "n = request_host_devices(3)\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    request_host_devices(5)\n"
+        "print(n, jax.local_device_count(), os.environ['XLA_FLAGS'], len(w))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["XLA_FLAGS"] = "--xla_cpu_enable_fast_math=false"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    n, count, *flags, warned = out.stdout.split()
+    assert (n, count, warned) == ("3", "3", "1")
+    assert flags == ["--xla_cpu_enable_fast_math=false", "--xla_force_host_platform_device_count=3"]
