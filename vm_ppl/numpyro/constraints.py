@@ -105,7 +105,9 @@ class CircularReparam(_reparam.CircularReparam):
     >>> reparam_model = handlers.reparam(model, config={"mu": CircularReparam()})  # doctest: +SKIP
     """
 
-    def __call__(self, name, fn, obs):
+    def __call__(
+        self, name: str, fn: dist.Distribution, obs: jnp.ndarray | None
+    ) -> tuple[None, jnp.ndarray]:
         support = fn.support
         if isinstance(support, constraints.independent):
             support = support.base_constraint
