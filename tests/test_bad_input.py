@@ -293,7 +293,6 @@ def test_numpyro_scaled_coordinate_same_model_and_predictions():
 
 @pytest.fixture(scope="module")
 def vmp():
-    pytest.importorskip("pymc")
     before = jax.config.jax_enable_x64
     import vm_ppl.pymc as module
 

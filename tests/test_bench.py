@@ -6,6 +6,7 @@ Run: ``python -m pytest -q tests/test_bench.py``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,11 @@ def test_throughput_devices_predictive_scale(tmp_path):
     md = (tmp_path / "throughput.md").read_text()
     assert "Sharded over host devices" in md and "Posterior predictive" in md
     assert "Scaling" in md
+
+
+def test_blackjax_sampler_names_the_extra_when_missing(monkeypatch):
+    """blackjax is an optional extra: without it the "blackjax" sampler's record says
+    which extra to install (``sys.modules[name] = None`` makes ``import name`` fail)."""
+    monkeypatch.setitem(sys.modules, "blackjax", None)
+    with pytest.raises(ImportError, match=r"vm_ppl\[blackjax\]"):
+        ess.SAMPLERS["blackjax"](ess.simulate(20, "vm_ppl"), TINY)

@@ -62,7 +62,14 @@ def test_checking_a_circular_model_runs():
 
 
 def test_readme_test_command_is_what_ci_runs():
-    ci = (README.parent / ".ci" / "run").read_text()
+    """.ci/run runs the README's test command (after its venv steps) line by line, in
+    order, with the linters between the install and pytest."""
+    ci = [line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()]
     readme = README.read_text()
-    cmd = 'python -m pip install -e ".[test]" && python -m pytest -q'
-    assert cmd in readme and cmd in ci
+    block = readme.split("Run the tests", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    steps = [s.strip() for s in block.strip().split("&&")]
+    assert steps[:2] == ["python3 -m venv .venv", ". .venv/bin/activate"]
+    install, test = steps[2:]
+    assert install == 'python -m pip install -e ".[test,all]"' and test == "python -m pytest -q"
+    order = [ci.index(cmd) for cmd in (install, "ruff check .", "ruff format --check .", test)]
+    assert order == sorted(order), order

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -395,9 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
-    # Parallel chains need one XLA host device per chain; set before JAX starts.
-    os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
     if args.command == "demo":
+        from .bench._devices import request_host_devices
+
+        request_host_devices(4)  # parallel chains: one XLA host device each
         demo(args.out, num_samples=args.samples, num_warmup=args.warmup)
     elif args.command == "bench":
         import importlib

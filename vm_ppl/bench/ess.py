@@ -65,9 +65,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from ._devices import request_host_devices
 
 TRUE = {"mu0": 1.0, "beta": 0.8, "kappa": 5.0}
 PARAMS = ("mu0", "beta", "kappa")
@@ -204,12 +204,26 @@ def _numpyro_model(implementation: str):
 # ------------------------------------------------------------------------- samplers
 
 
+def require_blackjax() -> None:
+    """Raise ``ImportError`` naming the extra to install when blackjax is missing
+    (an optional dependency: ``pip install "vm_ppl[blackjax]"``)."""
+    try:
+        import blackjax  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            'the "blackjax" sampler needs blackjax, an optional dependency: '
+            'pip install "vm_ppl[blackjax]" (or "vm_ppl[all]")'
+        ) from exc
+
+
 def _pm_sample(**kwargs) -> Sampler:
     """A sampler calling ``pm.sample`` with extra keyword arguments."""
 
     def prepare(problem: Problem, settings: Settings) -> Runner:
         import pymc as pm
 
+        if kwargs.get("nuts_sampler") == "blackjax":
+            require_blackjax()
         model = _pymc_model(problem)
         extra = dict(kwargs)
         if extra.get("nuts_sampler") in ("numpyro", "blackjax"):
@@ -517,6 +531,7 @@ def measure_group(
         rec["divergences"] = max(run["divergences"] for run in runs)
         rec["r_hat_max"] = max(run["r_hat_max"] for run in runs)
         rec["jax_x64"] = bool(jax.config.jax_enable_x64)
+        rec["jax_devices"] = jax.local_device_count()
     return [recs[impl] for impl in implementations]
 
 
@@ -639,6 +654,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    request_host_devices(Settings.chains)  # parallel chains: one XLA host device each
     n_obs = args.n or ([200] if args.quick else [1000, 100_000])
     default_draws = 150 if args.quick else 1000
     settings = Settings(draws=args.draws or default_draws, tune=args.tune or default_draws)

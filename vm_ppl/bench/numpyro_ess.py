@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+from ._devices import request_host_devices
 
 
 def _models():
@@ -143,6 +142,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    request_host_devices(4)  # 4 parallel chains: one XLA host device each
     import jax
 
     records = []

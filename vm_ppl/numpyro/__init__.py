@@ -2,11 +2,13 @@
 by the ``vm_ppl`` core, the periodic circular constraint, and circular regression.
 
 Importing this package registers the periodic transform for :data:`circular` with
-``numpyro.distributions.transforms.biject_to`` (for this package's constraint only)
-and lets ``numpyro.infer.reparam.CircularReparam`` accept it.
+``numpyro.distributions.transforms.biject_to``, NumPyro's registration API, for this
+package's constraint only; nothing of NumPyro's is patched. Models written for
+``numpyro.infer.reparam.CircularReparam`` use :class:`CircularReparam` from here, which
+also accepts :data:`circular`.
 """
 
-from .constraints import WrapTransform, circular, positive_finite
+from .constraints import CircularReparam, WrapTransform, circular, positive_finite
 from .distribution import CircularUniform, VonMises
 from .regression import (
     MultimodalPosteriorWarning,
@@ -17,6 +19,7 @@ from .regression import (
 )
 
 __all__ = [
+    "CircularReparam",
     "CircularUniform",
     "MultimodalPosteriorWarning",
     "VonMises",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import Transform, biject_to
@@ -24,7 +25,7 @@ from numpyro.infer import reparam as _reparam
 
 from ..sampling import wrap_angle
 
-__all__ = ["WrapTransform", "circular", "positive_finite"]
+__all__ = ["CircularReparam", "WrapTransform", "circular", "positive_finite"]
 
 
 class _PeriodicCircular(type(constraints.circular)):
@@ -84,28 +85,40 @@ def _biject_to_positive_finite(constraint):
     return biject_to(constraints.positive)
 
 
-# numpyro.infer.reparam.CircularReparam asserts `support is constraints.circular`.
-# Extend it, additively, to this subclass so that existing models with CircularReparam
-# keep working after switching to vm_ppl.numpyro.VonMises; other supports go to the
-# original code path unchanged.
-_original_circular_reparam = _reparam.CircularReparam.__call__
+class CircularReparam(_reparam.CircularReparam):
+    r"""NumPyro's ``CircularReparam`` that also accepts this package's :data:`circular`.
 
+    ``numpyro.infer.reparam.CircularReparam`` asserts ``support is
+    constraints.circular``, so it rejects :class:`vm_ppl.numpyro.VonMises` (whose support
+    is the subclass :data:`circular`). This subclass applies the same reparametrisation
+    (an improper uniform site ``{name}_unwrapped`` on the real line, wrapped into
+    :math:`[-\pi, \pi)`, with ``fn.log_prob`` as a factor) to both supports and hands
+    every other support to NumPyro's class unchanged. It is opt-in: importing
+    ``vm_ppl`` leaves NumPyro's class as it is. :class:`vm_ppl.numpyro.VonMises` does
+    not need it (its latent sites already use the periodic :class:`WrapTransform`);
+    it is here for models written for the built-in that switch distributions.
 
-def _circular_reparam_call(self, name, fn, obs):
-    support = fn.support
-    if isinstance(support, constraints.independent):
-        support = support.base_constraint
-    if support is not circular:
-        return _original_circular_reparam(self, name, fn, obs)
-    import numpyro
+    Examples
+    --------
+    >>> from numpyro import handlers
+    >>> from vm_ppl.numpyro import CircularReparam
+    >>> reparam_model = handlers.reparam(model, config={"mu": CircularReparam()})  # doctest: +SKIP
+    """
 
-    assert obs is None, "CircularReparam does not support observe statements"
-    new_fn = dist.ImproperUniform(constraints.real, fn.batch_shape, fn.event_shape)
-    value = numpyro.sample(f"{name}_unwrapped", new_fn)
-    value = jnp.remainder(value + math.pi, 2 * math.pi) - math.pi
-    numpyro.factor(f"{name}_factor", fn.log_prob(value))
-    return None, value
-
-
-if getattr(_reparam.CircularReparam.__call__, "__name__", "") != "_circular_reparam_call":
-    _reparam.CircularReparam.__call__ = _circular_reparam_call
+    def __call__(
+        self, name: str, fn: dist.Distribution, obs: jnp.ndarray | None
+    ) -> tuple[None, jnp.ndarray]:
+        support = fn.support
+        if isinstance(support, constraints.independent):
+            support = support.base_constraint
+        if support is not circular:
+            return super().__call__(name, fn, obs)
+        # Same steps as numpyro.infer.reparam.CircularReparam.__call__ (numpyro 0.22),
+        # whose support assertion is the only part that does not accept ours.
+        if obs is not None:
+            raise ValueError("CircularReparam does not support observe statements (obs)")
+        new_fn = dist.ImproperUniform(constraints.real, fn.batch_shape, fn.event_shape)
+        value = numpyro.sample(f"{name}_unwrapped", new_fn)
+        value = jnp.remainder(value + math.pi, 2 * math.pi) - math.pi
+        numpyro.factor(f"{name}_factor", fn.log_prob(value))
+        return None, value

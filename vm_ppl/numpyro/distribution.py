@@ -9,7 +9,8 @@ Differences from the built-in (numpyro 0.22):
 * observed angles in any window (e.g. :math:`[0, 2\pi)`) give a finite, periodic
   ``log_prob`` also with ``validate_args=True`` (the built-in returns ``-inf``);
 * latent sites use a periodic unconstrained map (:mod:`vm_ppl.numpyro.constraints`), so
-  NUTS mixes over :math:`\pm\pi` with no reparam handler; ``CircularReparam`` still works;
+  NUTS mixes over :math:`\pm\pi` with no reparam handler; models that keep a reparam
+  handler use :class:`vm_ppl.numpyro.CircularReparam` (NumPyro's rejects this support);
 * ``cdf``, ``icdf``, ``entropy``; ``validate_args`` rejects non-finite ``loc`` and
   :math:`\kappa \le 0`, NaN or ``inf`` with a ``ValueError`` naming the parameter;
 * observed angles with a NaN or ``inf`` raise a ``ValueError`` (with the first bad index)

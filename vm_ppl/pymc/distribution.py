@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
-from pymc.distributions.continuous import Continuous
+from pymc.distributions import transforms
+from pymc.distributions.continuous import CircularContinuous
 from pymc.distributions.dist_math import check_icdf_value, check_parameters
 from pymc.distributions.shape_utils import rv_size_is_none
-from pymc.distributions.transforms import Transform, _default_transform
 from pytensor.graph.basic import Constant, Variable
 
 from ..validation import warn_if_degrees
@@ -29,31 +29,14 @@ from .random import vonmises
 __all__ = ["CircularTransform", "VonMises", "circular"]
 
 
-class CircularTransform(Transform):
-    r"""Unconstrained real line onto the circle: ``backward = atan2(sin, cos)``.
-
-    The map is periodic, so a sampler moving on the real line passes through
-    :math:`\pm\pi` without a boundary (unlike a sigmoid onto :math:`(-\pi, \pi)`, which
-    splits a mode sitting at :math:`\pm\pi`). Its log-Jacobian is 0: the density on the
-    line is the circular density repeated, an improper but harmless target for NUTS.
-    """
-
-    name = "circular"
-
-    def backward(self, value, *inputs):
-        return pt.arctan2(pt.sin(value), pt.cos(value))
-
-    def forward(self, value, *inputs):
-        return pt.as_tensor_variable(value)
-
-    def log_jac_det(self, value, *inputs):
-        return pt.zeros_like(value)
+# PyMC's periodic transform (``atan2(sin, cos)`` back onto the circle, log-Jacobian 0):
+# a sampler moving on the real line passes through +-pi without a boundary. Re-exported
+# for ``pm.Uniform(..., default_transform=vmp.circular)``.
+circular = transforms.circular
+CircularTransform = transforms.CircularTransform
 
 
-circular = CircularTransform()
-
-
-class VonMises(Continuous):
+class VonMises(CircularContinuous):
     r"""Von Mises distribution on the circle (same signature as ``pm.VonMises``).
 
     .. math:: f(x \mid \mu, \kappa) = \frac{e^{\kappa\cos(x - \mu)}}{2\pi I_0(\kappa)}
@@ -71,7 +54,8 @@ class VonMises(Continuous):
     :math:`[-\pi, \pi)`. Observed angles (array-like or ``pm.Data``) that look like
     degrees (some :math:`|y| > 2\pi`) warn at model build
     (:class:`vm_ppl.validation.DegreesWarning`); NaN entries are PyMC's missing values
-    (imputed). Latent variables get :data:`circular` as default transform.
+    (imputed). Latent variables get PyMC's ``transforms.circular`` as default transform
+    (that of every ``CircularContinuous``; re-exported as :data:`circular`).
     ``logcdf`` is periodic: :math:`\log F(x')` with :math:`F(x') = \int_{\mu-\pi}^{x'} f`
     and :math:`x'` the representative of the value in the window
     :math:`[\mu - \pi, \mu + \pi)` (so :math:`F(\mu) = 1/2`, :math:`F(\mu - \pi) = 0`,
@@ -132,8 +116,3 @@ class VonMises(Continuous):
     def icdf(value, mu, kappa):
         res = check_icdf_value(vonmises_icdf(value, mu, kappa), value)
         return check_parameters(res, kappa > 0, msg="kappa > 0")
-
-
-@_default_transform.register(VonMises)
-def _vonmises_default_transform(op, rv):
-    return circular
