@@ -38,6 +38,9 @@ def vmp():
     before = jax.config.jax_enable_x64
     import vm_ppl.pymc as module
 
+    if find_spec("torch") is not None:
+        import vm_ppl.pymc.pytorch  # noqa: F401  (opt-in PyTorch registrations)
+
     yield module
     jax.config.update("jax_enable_x64", before)
 
@@ -480,7 +483,7 @@ def test_censored_on_data_in_zero_two_pi(vmp):
 
 
 def test_import_does_not_import_torch():
-    # Registration is deferred to the first PYTORCH compilation (vm_ppl.pymc._pytorch_hook).
+    # The PyTorch registrations are opt-in (import vm_ppl.pymc.pytorch).
     import subprocess
     import sys
 
@@ -597,8 +600,7 @@ def test_tan_half_fusion_on_jax(vmp, link):
     from pymc.sampling.jax import get_jaxified_logp
     from pytensor.scalar.basic import ArcTan, Composite
 
-    from vm_ppl.pymc.ops import VonMisesLogp
-    from vm_ppl.pymc.tan_half import VonMisesTanHalfLogp
+    from vm_ppl.pymc.ops import VonMisesLogp, VonMisesTanHalfLogp
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 2))
