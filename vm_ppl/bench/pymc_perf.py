@@ -37,6 +37,9 @@ def _compile(impl: str, mode: str, n: int) -> Callable:
 
     import vm_ppl.pymc as vmp
 
+    if mode == "PYTORCH":
+        import vm_ppl.pymc.pytorch  # noqa: F401  (opt-in PyTorch registrations)
+
     with pytensor.config.change_flags(floatX="float64"):
         x = pt.dvector("x")
         mu = pt.dscalar("mu")

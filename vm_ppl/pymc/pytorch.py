@@ -41,7 +41,8 @@ def _pytorch_vonmises_elemwise(op, node, **kwargs):
         device = next((i.device for i in inputs if isinstance(i, torch.Tensor)), None)
         arrays = [np.asarray(i.detach().cpu() if isinstance(i, torch.Tensor) else i,
                              dtype=np.float64) for i in inputs]
-        out = torch.from_numpy(np.asarray(kernel(*arrays))).to(dtype)
+        with np.errstate(all="ignore"):  # as the C and Numba backends: no FP warnings
+            out = torch.from_numpy(np.asarray(kernel(*arrays))).to(dtype)
         return out if device is None else out.to(device)
 
     return elemwise
