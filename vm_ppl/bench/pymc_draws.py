@@ -8,7 +8,7 @@ Times ``n`` draws per call of :func:`vm_ppl.pymc.random.vonmises_draws` (what
 ``pm.draw(vm_ppl.pymc.VonMises.dist(...))`` runs on the default and NUMBA backends: the
 core's Best-Fisher proposal compiled by Numba, exact for every kappa) and of NumPy's
 ``Generator.vonmises`` (approximate above kappa = 1e6), round-robin, and prints a Markdown
-table of median milliseconds and the ratio.
+table of median milliseconds (min-max) and the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"| kappa | {names[0]} (ms) | {names[1]} (ms) | ratio |")
     print("|---:|---:|---:|---:|")
     for r in rows:
-        a, b = (r["median_ms"][n] for n in names)
-        print(f"| {r['kappa']:g} | {a:.1f} | {b:.1f} | {r['ratio']:.2f} |")
+        a, b = (f"{r['median_ms'][n]:.1f} ({r['range_ms'][n][0]:.1f}-{r['range_ms'][n][1]:.1f})"
+                for n in names)
+        print(f"| {r['kappa']:g} | {a} | {b} | {r['ratio']:.2f} |")
     return rows
 
 

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
-from .._tables import I0E_A, I0E_B, I1E_A, I1E_B, NDTRI_A, NDTRI_B, NDTRI_C, NDTRI_D
+from .. import _tables
 from ..bessel import _EPS_ASYMPTOTIC, _asymptotic_setup
 from ..cdf import _ANCHORS, _ICDF_STEPS_64, _INV_TWO_PI, _PARAMS_64, _SQRT_2_OVER_PI, _TWO_PI
 from ..density import _LOG_2PI
@@ -53,10 +53,16 @@ CDF_SWITCH, CDF_TERMS = _PARAMS_64
 # The series' restart points (sin/cos recomputed there), highest first, down to 0.
 CDF_SEGMENTS = (CDF_TERMS, *(a for a in _ANCHORS if a < CDF_TERMS), 0)
 _TINY = float(np.finfo(np.float64).tiny)
+# As arrays: Numba freezes a global array as read-only data (one static copy), where a
+# global tuple is rebuilt on the stack at each call that indexes it.
+I0E_A, I0E_B, I1E_A, I1E_B, NDTRI_A, NDTRI_B, NDTRI_C, NDTRI_D, OMB_ARRAY, DERIV_ARRAY = (
+    np.array(t) for t in (_tables.I0E_A, _tables.I0E_B, _tables.I1E_A, _tables.I1E_B,
+                          _tables.NDTRI_A, _tables.NDTRI_B, _tables.NDTRI_C, _tables.NDTRI_D,
+                          OMB_SERIES, DERIV_SERIES))
 
 
 @register_jitable
-def _chbevl(x: float, coeffs: tuple[float, ...]) -> float:
+def _chbevl(x: float, coeffs: np.ndarray) -> float:
     b0 = coeffs[0]
     b1 = 0.0
     b2 = 0.0
@@ -68,7 +74,7 @@ def _chbevl(x: float, coeffs: tuple[float, ...]) -> float:
 
 
 @register_jitable
-def _inv_series(x: float, coeffs: tuple[float, ...]) -> float:
+def _inv_series(x: float, coeffs: np.ndarray) -> float:
     """sum_m coeffs[m-1] x^-m by Horner's rule in 1/x."""
     t = 1.0 / x
     acc = 0.0
@@ -78,7 +84,7 @@ def _inv_series(x: float, coeffs: tuple[float, ...]) -> float:
 
 
 @register_jitable
-def _poly(x: float, coeffs: tuple[float, ...]) -> float:
+def _poly(x: float, coeffs: np.ndarray) -> float:
     acc = 0.0
     for c in coeffs:
         acc = acc * x + c
@@ -134,7 +140,7 @@ def logp(x: float, mu: float, k: float) -> float:
 def one_minus_ratio(x: float) -> float:
     r""":math:`1 - I_1(x)/I_0(x)` without cancellation (the core's series above 20)."""
     if x > ASYMPTOTIC_THRESHOLD:
-        return _inv_series(x, OMB_SERIES)
+        return _inv_series(x, OMB_ARRAY)
     a = i0e(x)
     return (a - i1e(x)) / a
 
@@ -144,7 +150,7 @@ def ratio_derivative(x: float) -> float:
     r""":math:`A'(x) = 1 - A/x - A^2`, even; the series above 20, :math:`1/2` at 0."""
     ax = abs(x)
     if ax > ASYMPTOTIC_THRESHOLD:
-        return _inv_series(ax, DERIV_SERIES) / ax
+        return _inv_series(ax, DERIV_ARRAY) / ax
     if ax == 0.0:
         return 0.5
     a = i1e(ax) / i0e(ax)

@@ -26,7 +26,7 @@ __all__ = ["VonMisesRV", "njit_kernel", "vonmises", "vonmises_draws"]
 @functools.cache
 def njit_kernel(kernel: Callable):
     """``kernel`` (a function of :mod:`._kernels`) compiled by ``numba.njit`` (disk-cached)."""
-    return numba.njit(kernel, cache=True)
+    return numba.njit(kernel, cache=True, error_model="numpy")
 
 
 @functools.cache
@@ -37,7 +37,7 @@ def _fill_draws():
         for i in range(out.size):
             out[i] = draw(rng, mu[i], kappa[i])
 
-    return numba.njit(fill, cache=True)
+    return numba.njit(fill, cache=True, error_model="numpy")
 
 
 def vonmises_draws(rng: np.random.Generator, mu, kappa, size=None) -> np.ndarray:

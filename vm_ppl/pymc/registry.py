@@ -67,7 +67,7 @@ def c_address(name: str) -> int:
     code once per compiled module)."""
     kernel = getattr(_kernels, name)
     signature = numba.float64(*([numba.float64] * _nargs(kernel)))
-    return numba.cfunc(signature, cache=True)(kernel).address
+    return numba.cfunc(signature, cache=True, error_model="numpy")(kernel).address
 
 
 @functools.cache
