@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
             fns[(mode, impl)] = fn
     # Same values from both implementations on every backend.
     for mode in modes:
-        a, b = (np.array([np.asarray(o) for o in fns[(mode, i)](*call_args)]) for i in IMPLS)
-        np.testing.assert_allclose(a, b, rtol=1e-9)
+        a, b = ([np.asarray(o) for o in fns[(mode, i)](*call_args)] for i in IMPLS)
+        for a_out, b_out in zip(a, b, strict=True):
+            np.testing.assert_allclose(a_out, b_out, rtol=1e-9)
     # Round-robin over the two implementations, one backend at a time: the backends'
     # thread pools (XLA's spin for a while after a call) would otherwise slow each other.
     times: dict = {key: [] for key in fns}

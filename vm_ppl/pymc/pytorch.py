@@ -9,7 +9,9 @@ NumPy ufunc (:func:`.registry.ufunc`), on the CPU, in float64, cast back to the 
 dtype: the same source as the C and Numba backends, so they agree to rounding.
 :class:`~.ops.VonMisesElemwise` nodes (every ``Elemwise`` of a vm_ppl op, see
 :func:`.rewrites.local_vonmises_elemwise`) call the ufunc once on the inputs as they are,
-so the normaliser is evaluated per ``k``, not per angle. The call is a graph break for
+so the normaliser is evaluated per ``k``, not per angle; the density itself runs as the C
+and Numba graphs have it (:func:`.rewrites.expand_logp`: torch ops per angle, the
+normaliser's ufunc once per ``k``). The ufunc call is a graph break for
 ``torch.compile`` (``torch.compiler.disable``): torch cannot trace Numba code. Tensors
 on another device are copied to the CPU and back.
 
@@ -23,16 +25,29 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from pytensor.graph.fg import FunctionGraph
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
-from .ops import VonMisesElemwise
+from .ops import VonMisesElemwise, vonmises_logp_scalar
 from .registry import ufunc
+from .rewrites import expand_logp
 
 __all__: list[str] = []
 
 
 @pytorch_funcify.register(VonMisesElemwise)
 def _pytorch_vonmises_elemwise(op, node, **kwargs):
+    if op.scalar_op is vonmises_logp_scalar:
+        # The density as the C and Numba graphs have it (torch ops per angle, the
+        # normaliser once per k), converted by PyTensor itself.
+        inputs = [i.type() for i in node.inputs]
+        fgraph = FunctionGraph(inputs, [expand_logp(*inputs, dtype=node.outputs[0].dtype)])
+        expanded = pytorch_funcify(fgraph)
+
+        def logp(*inputs):
+            return expanded(*inputs)[0]
+
+        return logp
     kernel = ufunc(op.scalar_op.kernel)
     dtype = getattr(torch, node.outputs[0].dtype)
 

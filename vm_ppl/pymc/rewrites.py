@@ -47,6 +47,7 @@ from .ops import (
 __all__ = [
     "MergeModuloSpecifyShape",
     "OnlyWithVmPplOps",
+    "expand_logp",
     "has_vm_ppl_op",
     "local_tan_half_angle_atan_link",
     "local_vonmises_elemwise",
@@ -82,6 +83,15 @@ class OnlyWithVmPplOps(GraphRewriter):
         return f"OnlyWithVmPplOps({self.rewriter})"
 
 
+def expand_logp(x, mu, k, dtype: str) -> pt.TensorVariable:
+    r""":math:`-2k\sin^2\frac{x-\mu}{2} - \log(2\pi\,\mathrm{i0e}(k))` in ``dtype``, with the
+    normaliser on ``k``'s own shape (:func:`local_vonmises_split_normaliser`)."""
+    # In the output's precision (a Python-float kappa is a float32 constant, say).
+    x, mu, k = (pt.cast(i, dtype) for i in (x, mu, k))
+    s2, _ = half_angle_terms(x, mu, pt)
+    return pt.cast(-2.0 * k * s2 - _vonmises_log_normaliser(k), dtype)
+
+
 @node_rewriter([Elemwise])
 def local_vonmises_split_normaliser(fgraph, node):
     r"""``vonmises_logp(x, mu, k)`` -> standard elementwise ops minus a per-``k`` normaliser.
@@ -101,11 +111,7 @@ def local_vonmises_split_normaliser(fgraph, node):
     if node.op.scalar_op is not vonmises_logp_scalar:
         return None
     (out,) = node.outputs
-    # In the output's precision (a Python-float kappa is a float32 constant, say).
-    x, mu, k = (pt.cast(i, out.type.dtype) for i in node.inputs)
-    s2, _ = half_angle_terms(x, mu, pt)
-    new = -2.0 * k * s2 - _vonmises_log_normaliser(k)
-    new = pt.cast(new, out.type.dtype)
+    new = expand_logp(*node.inputs, dtype=out.type.dtype)
     if new.type.broadcastable != out.type.broadcastable:
         new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable)
                                              if b])
