@@ -9,7 +9,7 @@ builds the function nutpie samples with (``nutpie.compile_pymc._make_functions``
 ``mode="NUMBA"``, its ``vm.jit_fn``: no Python call overhead) for ``vm_ppl`` and for
 ``pm.VonMises``, then times batches of calls round-robin. The ``vm_ppl`` function is
 built twice: as shipped, and with the rewrite that removes the link's per-observation
-``arctan`` (:func:`vm_ppl.pymc.ops.local_tan_half_angle_atan_link`) excluded from the
+``arctan`` (:func:`vm_ppl.pymc.rewrites.local_tan_half_angle_atan_link`) excluded from the
 ``NUMBA`` mode, which isolates what that rewrite buys.
 """
 

@@ -8,14 +8,24 @@ r"""PyMC adapter for vm_ppl: a von Mises distribution that runs on every PyTenso
 ...     vmp.VonMises("y", mu, kappa, observed=angles_in_0_2pi)
 ...     idata = pm.sample(nuts_sampler="numpyro")
 
-Importing this package registers the JAX (core kernels) and Numba (native) implementations
-of its ops and random variable; the PyTorch implementations of its ops
-(:mod:`.dispatch_pytorch`) are registered when PyTensor's PyTorch linker is first used.
+Modules: :mod:`.ops` (the ops and their symbolic wrappers), :mod:`._kernels` (the one
+scalar source of every non-JAX backend), :mod:`.registry` (the backend implementations),
+:mod:`.rewrites` (graph rewrites), :mod:`.random` (the random variable),
+:mod:`.distribution` and :mod:`.regression`.
+
+What importing it does to the process: it registers the C, Numba and JAX implementations
+of its ops and random variable with PyTensor's dispatchers, and its graph rewrites in
+PyTensor's ``optdb``; the rewrites return at once on graphs without a vm_ppl op, so other
+models compile to the same graphs as before. Registering the JAX implementations imports
+PyTensor's JAX dispatch, which sets ``jax_enable_x64`` to match
+``pytensor.config.floatX`` (x64 under PyMC's default float64) for the whole process; PyMC's
+JAX samplers do the same when they run. A program that needs JAX's float32 default
+afterwards can set it back with ``jax.config.update("jax_enable_x64", False)``.
+The PyTorch implementations are opt-in, ``import vm_ppl.pymc.pytorch`` (it imports torch).
 It imports the core, never :mod:`vm_ppl.numpyro`.
 """
 
-from . import dispatch_jax, dispatch_numba  # noqa: F401  (registration on import)
-from ._pytorch_hook import register_pytorch_on_first_use
+from . import registry, rewrites  # noqa: F401  (registration on import)
 from .distribution import CircularTransform, VonMises, circular
 from .ops import (
     bessel_ratio_derivative,
@@ -32,9 +42,6 @@ from .regression import (
     fit_circular_regression,
     mle_init,
 )
-
-register_pytorch_on_first_use()
-
 
 __all__ = [
     "CircularTransform",
