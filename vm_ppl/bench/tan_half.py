@@ -14,7 +14,7 @@ sized to ~20 ms per implementation:
     ``y ~ VonMises(mu0 + 2 atan(x beta), kappa)`` (float64; what
     ``pm.sample(nuts_sampler="numpyro" | "blackjax")`` and nutpie's JAX backend
     differentiate): :func:`vm_ppl.pymc.circular_regression_model` (the fused
-    :class:`~vm_ppl.pymc.tan_half.VonMisesTanHalfLogp`), the same model with the fusion
+    :class:`~vm_ppl.pymc.ops.VonMisesTanHalfLogp`), the same model with the fusion
     rewrite excluded (``vonmises_logp`` of ``mu0 + 2 arctan``), and the same model with
     ``pm.VonMises`` (observations wrapped into ``[-pi, pi)``).
 ``numpyro``
