@@ -11,15 +11,14 @@ from importlib.util import find_spec
 
 import jax
 import numpy as np
-import pytest
-import scipy.stats as st
-
-import vm_ppl
-
 import nutpie
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+import pytest
+import scipy.stats as st
+
+import vm_ppl
 
 # PyMC float64 models on PyTensor's JAX backend run with x64 (see conftest.py).
 JAX_X64 = True
