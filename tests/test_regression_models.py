@@ -5,9 +5,9 @@ Parameter recovery: simulated data, NUTS with 4 chains (NumPyro's vectorized cha
 through pm.sample(nuts_sampler="numpyro")), fixed seeds; each variant is fitted once per
 module (data seed fixed: with about 7 intervals checked per fit, a random seed misses one
 in roughly a quarter of the runs; calibration over many seeds is the SBC script's job,
-``python -m vm_ppl.bench.sbc``). Checks: chains agree, the largest R-hat (mu0 on the circle, vm_ppl.diagnostics)
-below 1.01, and every population-level parameter and group-level scale inside its central
-95 % posterior interval.
+``python -m vm_ppl.bench.sbc``). Checks: chains agree, the largest R-hat (mu0 on the
+circle, vm_ppl.diagnostics) below 1.01, and every population-level parameter and
+group-level scale inside its central 95 % posterior interval.
 """
 
 from __future__ import annotations

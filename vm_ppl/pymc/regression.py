@@ -99,9 +99,9 @@ def _prior(name: str, spec: tuple, **kwargs):
     return getattr(pm, dist)(name, *args, **kwargs)
 
 
-def _scale_transform(scale: np.ndarray):
-    """Samplers move on ``value * scale``; none when every scale is 1."""
-    return ScaleTransform(partial(_constant, scale)) if np.any(scale != 1.0) else None
+def _scale_transform(scale: np.ndarray) -> dict:
+    """Keyword arguments: samplers move on ``value * scale``; none when every scale is 1."""
+    return {"transform": ScaleTransform(partial(_constant, scale))} if np.any(scale != 1.0) else {}
 
 
 def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, groups=None,
@@ -169,8 +169,7 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
         # Samplers move on s * beta; none for standardised covariates (s = 1).
         spec = PRIORS["beta_tan_half" if link == "tan_half" else "beta_identity"]
-        beta = _prior("beta", spec, dims="feature",
-                      transform=_scale_transform(covariate_scale(X)))
+        beta = _prior("beta", spec, dims="feature", **_scale_transform(covariate_scale(X)))
         eta = pt.dot(Xd, beta)
         if data.groups is not None:
             sigma_mu = _prior("sigma_mu", PRIORS["sigma_mu"])
@@ -183,7 +182,7 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
             if data.Z is not None:
                 Zd = pm.Data("Z", data.Z, dims=("obs", "kappa_feature"))
                 gamma = _prior("gamma", PRIORS["gamma"], dims="kappa_feature",
-                               transform=_scale_transform(covariate_scale(data.Z)))
+                               **_scale_transform(covariate_scale(data.Z)))
                 log_kappa = log_kappa + pt.dot(Zd, gamma)
             if group_kappa:
                 sigma_kappa = _prior("sigma_kappa", PRIORS["sigma_kappa"])
@@ -301,7 +300,9 @@ def fit_circular_regression(
         :math:`[-\pi, \pi)`) to the ``InferenceData``.
     **sample_kwargs
         Passed to the sampler (e.g. ``nuts_sampler_kwargs``, ``compile_kwargs``,
-        ``target_accept``).
+        ``target_accept``). With ``groups`` and ``sampler="numpyro"``, NumPyro's NUTS
+        adapts a dense mass matrix unless ``nuts_sampler_kwargs["nuts_kwargs"]`` says
+        otherwise (``mu0`` and the group intercepts trade off on the link scale).
 
     Returns
     -------
@@ -346,6 +347,10 @@ def fit_circular_regression(
         sample_kwargs.setdefault("compute_convergence_checks", not check)
         if sampler != "pymc":
             sample_kwargs["nuts_sampler"] = sampler
+        if sampler == "numpyro" and groups is not None:  # as vm_ppl.numpyro's fit
+            nuts = dict(sample_kwargs.get("nuts_sampler_kwargs") or {})
+            nuts["nuts_kwargs"] = {"dense_mass": True, **(nuts.get("nuts_kwargs") or {})}
+            sample_kwargs["nuts_sampler_kwargs"] = nuts
         with model:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                               initvals=start, **sample_kwargs)
