@@ -6,10 +6,14 @@ For each of ``--datasets`` data sets: draw every parameter from the prior of
 :func:`vm_ppl.numpyro.circular_regression_model` (tan-half link, two predictors for the
 mean direction, one for :math:`\log\kappa`, random intercepts on both, ``group_kappa=True``;
 a fixed design: ``X``, ``Z`` standard normal, ``groups`` cycling through ``0 .. G-1``),
-simulate ``y``, fit it with NUTS (one chain per data set; all data sets vectorised into one
-compiled program with ``jax.vmap`` over NumPyro's functional ``hmc`` kernel, each with its
-own step size and mass matrix) and record the rank of the true value of every scalar
-quantity among ``L`` thinned posterior draws. If the sampler computes the posterior
+simulate ``y``, fit it with NUTS started as :func:`vm_ppl.numpyro.fit_circular_regression`
+starts it (``init="mle"``: the population-level parameters at the multi-start maximum
+likelihood estimate :func:`vm_ppl.regression.mle_init`, the group-level ones uniform in
+(-2, 2) on the unconstrained scale; dense mass matrix) with one chain per data set (all
+data sets vectorised into one compiled program with ``jax.vmap`` over NumPyro's functional
+``hmc`` kernel, each with its own step size and mass matrix; ``--init prior`` starts every
+site uniform in (-2, 2) instead, NumPyro's default) and record the rank of the true value
+of every scalar quantity among ``L`` thinned posterior draws. If the sampler computes the posterior
 correctly the ranks are uniform on ``0 .. L`` (Talts et al., theorem 1). The quantities are
 fixed functions of the parameters (the theorem needs that): ``mu0`` as a number in
 :math:`[-\pi, \pi)`, :math:`\cos\mu_0`, ``beta[0]``, ``beta[1]``, ``gamma0``, ``gamma[0]``,
@@ -83,15 +87,17 @@ def uniformity(ranks: np.ndarray, n_draws: int, bins: int, seed: int = 0) -> dic
 
 def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmup: int = 300,
             num_samples: int = 990, thin: int = 10, max_tree_depth: int = 8,
-            seed: int = 0) -> dict:
+            seed: int = 0, init: str = "mle") -> dict:
     """Run SBC; return the ranks, the diagnostics and the settings (module docstring)."""
     import jax
     import jax.numpy as jnp
+    from numpyro.handlers import seed as seed_handler
     from numpyro.infer import Predictive
     from numpyro.infer.hmc import hmc
-    from numpyro.infer.util import initialize_model
+    from numpyro.infer.util import initialize_model, unconstrain_fn
 
     from vm_ppl.numpyro import circular_regression_model
+    from vm_ppl.regression import mle_init
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_obs, 2))
@@ -108,14 +114,25 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
     info = initialize_model(k_init, model, model_args=(ys[0],), dynamic_args=True)
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
     template = info.param_info.z
+    t0 = time.perf_counter()
+    starts = {k: [] for k in ("mu0", "beta", "gamma0", "gamma")}
+    for i in range(n_datasets if init == "mle" else 0):
+        values = mle_init(X, np.asarray(ys[i]), Z=Z, seed=seed).initial_values(True)
+        z = unconstrain_fn(seed_handler(model, 0), (ys[i],), {},
+                           {k: jnp.asarray(v) for k, v in values.items()})
+        for k in starts:
+            starts[k].append(z[k])
+    starts = {k: jnp.stack(v) for k, v in starts.items() if v}
+    mle_s = time.perf_counter() - t0
 
-    def one(key, y):
+    def one(key, y, start):
         k_z, k_nuts = jax.random.split(key)
         leaves, treedef = jax.tree.flatten(template)
         keys = jax.random.split(k_z, len(leaves))
         z0 = jax.tree.unflatten(treedef, [jax.random.uniform(k, jnp.shape(v), jnp.result_type(v),
                                                              -2.0, 2.0)
                                           for k, v in zip(keys, leaves, strict=True)])
+        z0 = {**z0, **{k: v.astype(jnp.result_type(z0[k])) for k, v in start.items()}}
         state = init_kernel(z0, num_warmup=num_warmup, dense_mass=True,
                             max_tree_depth=max_tree_depth, model_args=(y,), rng_key=k_nuts)
 
@@ -130,7 +147,7 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
 
     t0 = time.perf_counter()
     keys = jax.random.split(k_run, n_datasets)
-    draws, div, steps = jax.jit(jax.vmap(one))(keys, ys)
+    draws, div, steps = jax.jit(jax.vmap(one))(keys, ys, starts)
     draws = jax.block_until_ready(draws)
     wall = time.perf_counter() - t0
 
@@ -147,12 +164,13 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
     n_draws = next(iter(thinned.values())).shape[1]
     ranks = {k: rank_statistics(q_true[k], thinned[k]) for k in QUANTITIES}
     return {
-        "ranks": ranks, "n_draws": n_draws, "ess": ess, "wall_s": wall,
+        "ranks": ranks, "n_draws": n_draws, "ess": ess, "wall_s": wall, "mle_s": mle_s,
         "divergent_share": float(np.mean(np.asarray(div))),
         "mean_steps": float(np.mean(np.asarray(steps))),
+        "max_depth_share": float(np.mean(np.asarray(steps) >= 2**max_tree_depth - 1)),
         "settings": {"n_datasets": n_datasets, "n_obs": n_obs, "n_groups": n_groups,
                      "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin,
-                     "max_tree_depth": max_tree_depth, "seed": seed},
+                     "max_tree_depth": max_tree_depth, "seed": seed, "init": init},
     }
 
 
@@ -194,17 +212,20 @@ def _markdown(result: dict, bins: int, command: str, figure: str) -> str:
         "",
         f"Command: `{command}`; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"{cpu}; jax {jax.__version__}, numpyro {numpyro.__version__}; "
-        f"{result['wall_s']:.0f} s for the vectorised fits (compile included).",
+        f"{result['wall_s']:.0f} s for the vectorised fits (compile included), "
+        f"{result['mle_s']:.0f} s for the maximum-likelihood starts.",
         "",
         f"Model: `vm_ppl.numpyro.circular_regression_model(X, y, link=\"tan_half\", Z=Z, "
         f"groups=groups, group_kappa=True)` with its default priors; {s['n_obs']} observations, "
         f"{s['n_groups']} groups, X: 2 columns, Z: 1 column (standard normal, fixed). "
-        f"{s['n_datasets']} data sets drawn from the prior; one NUTS chain each (dense mass "
+        f"{s['n_datasets']} data sets drawn from the prior; one NUTS chain each "
+        f"(init {s['init']!r}, dense mass "
         f"matrix, {s['num_warmup']} warm-up, {s['num_samples']} draws, max tree depth "
         f"{s['max_tree_depth']}), thinned by {s['thin']} to L = {result['n_draws']} draws; "
         f"ranks in 0 .. {result['n_draws']}. Divergent transitions: "
         f"{100 * result['divergent_share']:.2f} % of post-warm-up draws; mean leapfrog steps "
-        f"per draw {result['mean_steps']:.1f}.",
+        f"per draw {result['mean_steps']:.1f}; draws at the maximum tree depth: "
+        f"{100 * result['max_depth_share']:.2f} %.",
         "",
         f"| quantity | chi-square p ({bins} bins) | KS p | bulk ESS before thinning: "
         "median (5 % quantile) over data sets |",
@@ -231,10 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--thin", type=int, default=10)
     p.add_argument("--bins", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", choices=("mle", "prior"), default="mle")
     p.add_argument("--out", type=Path, default=Path("sbc_out"))
     args = p.parse_args(argv)
     result = run_sbc(args.datasets, args.n_obs, args.groups, args.warmup, args.samples,
-                     args.thin, seed=args.seed)
+                     args.thin, seed=args.seed, init=args.init)
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(result, args.bins, args.out / "sbc_ranks.png")
     command = "python -m vm_ppl.bench.sbc " + " ".join(argv if argv is not None else [])
