@@ -307,3 +307,19 @@ def test_bad_input_names_the_argument(framework, argument, kwargs, message):
         with pytest.raises(ValueError, match=message):
             call()
     assert argument in message
+
+
+def test_hierarchical_bench_models_are_the_same_model():
+    # `vm-ppl bench ess --model hierarchical` compares implementations of one model: the
+    # built-in pm.VonMises version has vm_ppl's log-density (data in another window).
+    pytest.importorskip("pymc")
+    from vm_ppl.bench import ess
+
+    ours = ess._pymc_model(ess.simulate(100, "vm_ppl", model="hierarchical"))
+    builtin = ess._pymc_model(ess.simulate(100, "builtin", model="hierarchical"))
+    assert [v.name for v in ours.value_vars] == [v.name for v in builtin.value_vars]
+    point = ours.initial_point()
+    rng = np.random.default_rng(0)
+    point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
+    np.testing.assert_allclose(ours.compile_logp()(point), builtin.compile_logp()(point),
+                               rtol=1e-10)
