@@ -44,6 +44,20 @@ over parameters of min(bulk, tail). A sampler that raises becomes a record with 
 ``error`` key; the run goes on. 4 chains, chains started at the true values (no jitter)
 so that the mirrored tan-half mode is not visited.
 
+``--model hierarchical`` (issue #14) runs the same comparison on a group-effects model:
+:data:`HIER_GROUPS` groups of ``n_obs / HIER_GROUPS`` observations (default 20 x 50), two
+standard normal predictors for the mean direction, one for the log-concentration, and
+random intercepts for the mean direction on the link scale (non-centred)::
+
+    y ~ VonMises(mu0 + 2 atan(x beta + sigma_mu u_mu[group]), exp(gamma0 + z gamma)),
+    u_mu ~ N(0, 1), sigma_mu ~ HalfNormal(1), gamma0 ~ N(2, 1), gamma ~ N(0, 1)
+
+simulated with :data:`HIER_TRUE`. ``vm_ppl`` is :func:`vm_ppl.pymc.circular_regression_model`
+(``Z=``, ``groups=``) and :func:`vm_ppl.numpyro.circular_regression_model`; ``builtin`` the
+same model with ``pm.VonMises`` / ``numpyro.distributions.VonMises`` (+ ``CircularReparam``
+on ``mu0``, the one circular latent). Chains start at the true values, group effects
+included; every sampler keeps its default (diagonal) mass matrix.
+
 JAX-based samplers that rebuild their jitted function on every call (PyMC's ``numpyro`` /
 ``blackjax`` routes, NumPyro's ``MCMC.run`` with parallel chains) would recompile on the
 second run too; the harness therefore enables JAX's persistent compilation cache in a
@@ -70,7 +84,12 @@ import numpy as np
 from ._devices import request_host_devices
 
 TRUE = {"mu0": 1.0, "beta": 0.8, "kappa": 5.0}
-PARAMS = ("mu0", "beta", "kappa")
+#: Parameters whose ESS and R-hat are reported (those in the posterior).
+PARAMS = ("mu0", "beta", "kappa", "gamma0", "gamma", "sigma_mu", "u_mu")
+MODELS = ("regression", "hierarchical")
+#: Groups of the hierarchical model and its true population-level values.
+HIER_GROUPS = 20
+HIER_TRUE = {"mu0": 1.0, "beta": (0.8, -0.5), "gamma0": 1.6, "gamma": (0.5,), "sigma_mu": 0.5}
 IMPLEMENTATIONS = ("vm_ppl", "builtin")
 #: Angle parameters: ESS and R-hat on the circle.
 CIRCULAR = ("mu0",)
@@ -128,6 +147,9 @@ class Problem:
     y: np.ndarray
     implementation: str
     init: dict = field(default_factory=lambda: dict(TRUE))
+    model: str = "regression"  #: or "hierarchical" (then ``x`` is (n_obs, 2))
+    z: np.ndarray | None = None  #: (n_obs, 1) covariate of log kappa (hierarchical)
+    groups: np.ndarray | None = None  #: (n_obs,) group index (hierarchical)
 
 
 #: A sampler: ``prepare(problem, settings)`` returns ``run(seed) -> InferenceData``.
@@ -135,7 +157,34 @@ Runner = Callable[[int], object]
 Sampler = Callable[[Problem, Settings], Runner]
 
 
-def simulate(n_obs: int, implementation: str, seed: int = 0) -> Problem:
+def _window(y: np.ndarray, implementation: str) -> np.ndarray:
+    if implementation == "vm_ppl":
+        return np.mod(y, 2.0 * np.pi)
+    return np.mod(y + np.pi, 2.0 * np.pi) - np.pi
+
+
+def simulate_hierarchical(n_obs: int, implementation: str, seed: int = 0) -> Problem:
+    """Simulate the group-effects data (module docstring), :data:`HIER_GROUPS` groups of
+    ``n_obs // HIER_GROUPS`` observations; same draws for both implementations."""
+    rng = np.random.default_rng(seed)
+    per = max(n_obs // HIER_GROUPS, 1)
+    groups = np.repeat(np.arange(HIER_GROUPS), per)
+    n = groups.size
+    x = rng.standard_normal((n, 2))
+    z = rng.standard_normal((n, 1))
+    u_mu = rng.standard_normal(HIER_GROUPS)
+    t = HIER_TRUE
+    eta = x @ np.asarray(t["beta"]) + t["sigma_mu"] * u_mu[groups]
+    kappa = np.exp(t["gamma0"] + z @ np.asarray(t["gamma"]))
+    y = _window(rng.vonmises(t["mu0"] + 2.0 * np.arctan(eta), kappa), implementation)
+    init = {"mu0": t["mu0"], "beta": np.asarray(t["beta"]), "gamma0": t["gamma0"],
+            "gamma": np.asarray(t["gamma"]), "sigma_mu": t["sigma_mu"], "u_mu": u_mu}
+    return Problem(x=x, y=y, implementation=implementation, init=init, model="hierarchical",
+                   z=z, groups=groups)
+
+
+def simulate(n_obs: int, implementation: str, seed: int = 0,
+             model: str = "regression") -> Problem:
     """Simulate the regression data (same draws for both implementations).
 
     Parameters
@@ -146,11 +195,17 @@ def simulate(n_obs: int, implementation: str, seed: int = 0) -> Problem:
         Decides the observation window (module docstring).
     seed : int
         NumPy seed.
+    model : {"regression", "hierarchical"}
+        :func:`simulate_hierarchical` for the latter.
 
     Returns
     -------
     Problem
     """
+    if model == "hierarchical":
+        return simulate_hierarchical(n_obs, implementation, seed)
+    if model != "regression":
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n_obs)
     mean = TRUE["mu0"] + 2.0 * np.arctan(TRUE["beta"] * x)
@@ -165,8 +220,39 @@ def simulate(n_obs: int, implementation: str, seed: int = 0) -> Problem:
 # --------------------------------------------------------------------------- models
 
 
+def _pymc_hierarchical(problem: Problem):
+    """The group-effects PyMC model of ``problem`` with its implementation's von Mises."""
+    if problem.implementation == "vm_ppl":
+        from vm_ppl.pymc import circular_regression_model
+
+        return circular_regression_model(problem.x, problem.y, link="tan_half", Z=problem.z,
+                                         groups=problem.groups, n_groups=HIER_GROUPS)
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.distributions.transforms import circular
+
+    n = problem.x.shape[0]
+    coords = {"obs": np.arange(n), "feature": [0, 1], "kappa_feature": [0],
+              "group": np.arange(HIER_GROUPS)}
+    with pm.Model(coords=coords) as model:
+        x = pm.Data("X", problem.x, dims=("obs", "feature"))
+        z = pm.Data("Z", problem.z, dims=("obs", "kappa_feature"))
+        mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
+        beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature")
+        sigma_mu = pm.HalfNormal("sigma_mu", 1.0)
+        u_mu = pm.Normal("u_mu", 0.0, 1.0, dims="group")
+        gamma0 = pm.Normal("gamma0", 2.0, 1.0)
+        gamma = pm.Normal("gamma", 0.0, 1.0, dims="kappa_feature")
+        eta = pt.dot(x, beta) + (sigma_mu * u_mu)[problem.groups]
+        kappa = pt.exp(gamma0 + pt.dot(z, gamma))
+        pm.VonMises("y", mu0 + 2.0 * pt.arctan(eta), kappa, observed=problem.y, dims="obs")
+    return model
+
+
 def _pymc_model(problem: Problem):
     """The PyMC model of ``problem`` with its implementation's von Mises."""
+    if problem.model == "hierarchical":
+        return _pymc_hierarchical(problem)
     if problem.implementation == "vm_ppl":
         from vm_ppl.pymc import circular_regression_model
 
@@ -187,11 +273,48 @@ def _pymc_model(problem: Problem):
 
 
 def _pymc_init(problem: Problem) -> dict:
+    if problem.model == "hierarchical":
+        return {k: np.asarray(v, dtype=float) for k, v in problem.init.items()}
     return {
         "mu0": problem.init["mu0"],
         "beta": np.array([problem.init["beta"]]),
         "kappa": problem.init["kappa"],
     }
+
+
+def _numpyro_hierarchical(implementation: str):
+    """The group-effects NumPyro model ``model(x, z, groups, y)``: vm_ppl's
+    :func:`~vm_ppl.numpyro.circular_regression_model`, or the same with the built-in
+    ``VonMises`` and ``CircularReparam`` on ``mu0``."""
+    if implementation == "vm_ppl":
+        from vm_ppl.numpyro import circular_regression_model
+
+        def ours(x, z, groups, y):
+            circular_regression_model(x, y, link="tan_half", Z=z, groups=groups,
+                                      n_groups=HIER_GROUPS)
+
+        return ours
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as nd
+    from numpyro import handlers
+    from numpyro.infer.reparam import CircularReparam
+
+    def builtin(x, z, groups, y):
+        # Nearly uniform circular prior (the built-in needs k > 0) + CircularReparam.
+        mu0 = numpyro.sample("mu0", nd.VonMises(0.0, 1e-4))
+        beta = numpyro.sample("beta", nd.Cauchy(0.0, 1.0).expand([2]).to_event(1))
+        sigma_mu = numpyro.sample("sigma_mu", nd.HalfNormal(1.0))
+        with numpyro.plate("group", HIER_GROUPS):
+            u_mu = numpyro.sample("u_mu", nd.Normal(0.0, 1.0))
+        gamma0 = numpyro.sample("gamma0", nd.Normal(2.0, 1.0))
+        gamma = numpyro.sample("gamma", nd.Normal(0.0, 1.0).expand([1]).to_event(1))
+        eta = x @ beta + (sigma_mu * u_mu)[groups]
+        kappa = jnp.exp(gamma0 + z @ gamma)
+        with numpyro.plate("obs", x.shape[0]):
+            numpyro.sample("y", nd.VonMises(mu0 + 2 * jnp.arctan(eta), kappa), obs=y)
+
+    return handlers.reparam(builtin, config={"mu0": CircularReparam()})
 
 
 def _numpyro_model(implementation: str):
@@ -285,23 +408,29 @@ def _numpyro_native(problem: Problem, settings: Settings) -> Runner:
     import jax.numpy as jnp
     from numpyro.infer import MCMC, NUTS, init_to_value
 
-    init = dict(problem.init)
+    hier = problem.model == "hierarchical"
+    init = {k: jnp.asarray(v) for k, v in problem.init.items()}
     if problem.implementation != "vm_ppl":
         init["mu0_unwrapped"] = init.pop("mu0")
     method = "parallel" if jax.local_device_count() >= settings.chains else "vectorized"
+    model = (_numpyro_hierarchical if hier else _numpyro_model)(problem.implementation)
     mcmc = MCMC(
-        NUTS(_numpyro_model(problem.implementation), init_strategy=init_to_value(values=init)),
+        NUTS(model, init_strategy=init_to_value(values=init)),
         num_warmup=settings.tune,
         num_samples=settings.draws,
         num_chains=settings.chains,
         chain_method=method,
         progress_bar=False,
-        jit_model_args=True,
+        # vm_ppl's hierarchical model checks its data on the host (concrete arrays): its
+        # data are not traced, and the persistent cache serves the recompilations.
+        jit_model_args=not hier,
     )
-    x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
+    data = (problem.x, problem.z, problem.groups, problem.y) if hier else (problem.x,
+                                                                           problem.y)
+    data = tuple(np.asarray(a) if hier else jnp.asarray(a) for a in data)
 
     def run(seed: int):
-        mcmc.run(jax.random.key(seed), x, y, extra_fields=("diverging",))
+        mcmc.run(jax.random.key(seed), *data, extra_fields=("diverging",))
         jax.block_until_ready(mcmc.get_samples())
         return az.from_numpyro(mcmc)
 
@@ -448,12 +577,13 @@ def measure_group(
     implementations: Sequence[str],
     settings: Settings,
     repeats: int = 1,
+    model: str = "regression",
 ) -> list[dict]:
-    """Run one sampler on every implementation: a compile step (prepare + a run of
-    :data:`COMPILE_DRAWS` warm-up + draws, timed: ``compile_s``), an untimed warm run with
-    the real settings, then ``repeats`` timed runs, each step interleaved across
-    implementations so that a change of machine load hits all of them alike. A raised
-    exception becomes the record's ``error``.
+    """Run one sampler on every implementation of ``model`` (:data:`MODELS`): a compile
+    step (prepare + a run of :data:`COMPILE_DRAWS` warm-up + draws, timed: ``compile_s``),
+    an untimed warm run with the real settings, then ``repeats`` timed runs, each step
+    interleaved across implementations so that a change of machine load hits all of them
+    alike. A raised exception becomes the record's ``error``.
 
     Returns
     -------
@@ -475,6 +605,7 @@ def measure_group(
         rec.update(
             sampler=name,
             implementation=impl,
+            model=model,
             n_obs=n_obs,
             draws=settings.draws,
             tune=settings.tune,
@@ -484,7 +615,7 @@ def measure_group(
         )
         recs[impl] = rec
         try:
-            problems[impl] = simulate(n_obs, impl, settings.seed)
+            problems[impl] = simulate(n_obs, impl, settings.seed, model)
             t0 = time.perf_counter()
             sampler(problems[impl], small)(settings.seed + 1)
             rec["compile_s"] = time.perf_counter() - t0
@@ -578,6 +709,7 @@ def run_ess(
     samplers: Mapping[str, Sampler] | None = None,
     implementations: Sequence[str] = IMPLEMENTATIONS,
     repeats: int = 1,
+    model: str = "regression",
 ) -> list[dict]:
     """Run every sampler x implementation x ``n_obs``; write ess.json, ess.md, ess.png.
 
@@ -595,6 +727,8 @@ def run_ess(
         Subset of :data:`IMPLEMENTATIONS`.
     repeats : int
         Timed runs per configuration (:func:`measure_group`).
+    model : {"regression", "hierarchical"}
+        The benchmark model (module docstring).
 
     Returns
     -------
@@ -610,14 +744,15 @@ def run_ess(
         for n in n_obs:
             for name, sampler in samplers.items():
                 progress(f"ess: {name} / {', '.join(implementations)} / n_obs={n} ...")
-                for rec in measure_group(name, sampler, n, implementations, settings, repeats):
+                for rec in measure_group(name, sampler, n, implementations, settings, repeats,
+                                         model):
                     records.append(rec)
                     progress(f"  {rec['implementation']}: " + _summary(rec))
                 # Written after every sampler: an interrupted run keeps what it measured.
                 (out / "ess.json").write_text(json.dumps(records, indent=2))
     header = (
-        f"{settings.chains} chains, {settings.tune} warm-up + {settings.draws} draws, "
-        f"{os.cpu_count()} CPUs"
+        f"{model} model, {settings.chains} chains, {settings.tune} warm-up + "
+        f"{settings.draws} draws, {os.cpu_count()} CPUs"
     )
     if repeats > 1:
         header += f", medians (min-max) of {repeats} timed runs interleaved across implementations"
@@ -638,6 +773,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--quick", action="store_true", help="one small N and few draws (a few minutes on 2 CPUs)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench_ess"))
+    parser.add_argument(
+        "--model", choices=MODELS, default="regression",
+        help="regression: one predictor; hierarchical: 20 groups, 2 + 1 predictors",
+    )
     parser.add_argument("--n", type=int, nargs="+", default=None)
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--tune", type=int, default=None)
@@ -655,11 +794,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     request_host_devices(Settings.chains)  # parallel chains: one XLA host device each
-    n_obs = args.n or ([200] if args.quick else [1000, 100_000])
+    if args.model == "hierarchical":
+        n_obs = args.n or ([HIER_GROUPS * 10] if args.quick else [HIER_GROUPS * 50])
+    else:
+        n_obs = args.n or ([200] if args.quick else [1000, 100_000])
     default_draws = 150 if args.quick else 1000
     settings = Settings(draws=args.draws or default_draws, tune=args.tune or default_draws)
     samplers = SAMPLERS if args.samplers is None else {k: SAMPLERS[k] for k in args.samplers}
-    records = run_ess(args.out, n_obs, settings, samplers, args.implementations, args.repeats)
+    records = run_ess(args.out, n_obs, settings, samplers, args.implementations, args.repeats,
+                      args.model)
     print((args.out / "ess.md").read_text())
     return records
 

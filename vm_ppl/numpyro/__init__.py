@@ -15,6 +15,7 @@ from .regression import (
     circular_regression_model,
     detect_multimodality,
     fit_circular_regression,
+    inference_data,
     mle_init,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "circular_regression_model",
     "detect_multimodality",
     "fit_circular_regression",
+    "inference_data",
     "mle_init",
     "positive_finite",
 ]

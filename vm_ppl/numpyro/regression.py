@@ -13,6 +13,15 @@ Links
     :math:`g(\eta) = \eta`, i.e. :math:`\mu = \mu_0 + x^\top\beta` wrapped onto the circle
     (a "spiral" or barber-pole regression); Normal(0, 1) prior on :math:`\beta`.
 
+Richer models (same arguments, sites and priors as :mod:`vm_ppl.pymc`; the layer they share
+is :mod:`vm_ppl.regression`): several predictors in ``X``; a log-linear model for the
+concentration, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma`, with its own design
+matrix ``Z``; group-level random intercepts (``groups``, an integer index per observation)
+on the link scale of the mean direction (non-centred, :math:`a_j = \sigma_\mu u_j`) and,
+with ``group_kappa=True``, on :math:`\log\kappa`; pointwise log-likelihood and prior and
+posterior predictive draws in :math:`[-\pi, \pi)` in an ArviZ ``InferenceData``
+(:func:`inference_data`, or ``fit_circular_regression(..., predictive=True)``).
+
 Priors: :math:`\mu_0` is uniform on the circle (:class:`~vm_ppl.numpyro.CircularUniform`,
 whose periodic unconstrained map lets NUTS mix over it), and
 :math:`\kappa \sim \mathrm{Gamma}(2, 0.2)`, whose density vanishes at 0 (keeps
@@ -36,11 +45,12 @@ they are weakly informative only for a covariate of unit scale; columns are not 
 
 Bad data
 --------
-A NaN or infinite value in ``X`` or ``y`` raises ``ValueError`` naming the argument and the
-first bad index, ``X`` and ``y`` of different lengths raise ``ValueError`` naming both
-(:func:`vm_ppl.regression.validate_data`), and angles that look like degrees warn
-(:class:`vm_ppl.validation.DegreesWarning`), in the model, :func:`mle_init` and
-:func:`fit_circular_regression`, whatever the chain method.
+A NaN or infinite value in ``X``, ``Z``, ``groups`` or ``y`` raises ``ValueError`` naming the
+argument and the first bad index; ``y``, ``Z`` or ``groups`` whose length differs from the
+rows of ``X``, and group indices that are not integers or lie outside ``0 .. G-1``, raise
+``ValueError`` naming the argument (:func:`vm_ppl.regression.check_regression_data`), and
+angles that look like degrees warn (:class:`vm_ppl.validation.DegreesWarning`), in the
+model, :func:`mle_init` and :func:`fit_circular_regression`, whatever the chain method.
 
 Multimodality
 -------------
@@ -62,7 +72,6 @@ References
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -72,18 +81,20 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import AffineTransform, biject_to
 from numpyro.distributions.util import validate_sample
-from numpyro.infer import MCMC, NUTS, init_to_value
+from numpyro.infer import MCMC, NUTS, Predictive, init_to_value
 from numpyro.util import not_jax_tracer
 
-from ..bessel import inv_bessel_ratio
 from ..regression import (
+    PRIORS,
     MultimodalPosteriorWarning,
-    as_design,
-    chain_disagreement,
+    RegressionMLE,
+    check_chains,
     check_link,
+    check_regression_data,
     covariate_scale,
-    validate_data,
+    kappa_is_modelled,
 )
+from ..regression import mle_init as _core_mle_init
 from ..sampling import wrap_angle
 from ..tan_half import tan_half_log_prob
 from ..validation import DegreesWarning
@@ -91,10 +102,12 @@ from .distribution import CircularUniform, VonMises
 
 __all__ = [
     "MultimodalPosteriorWarning",
+    "RegressionMLE",
     "TanHalfVonMises",
     "circular_regression_model",
     "detect_multimodality",
     "fit_circular_regression",
+    "inference_data",
     "mle_init",
 ]
 
@@ -174,64 +187,112 @@ class TanHalfVonMises(VonMises):
         return tan_half_log_prob(value, self.loc0, self.eta, self.concentration)
 
 
-def _link(eta: jnp.ndarray, link: str) -> jnp.ndarray:
-    check_link(link)
-    return 2.0 * jnp.arctan(eta) if link == "tan_half" else eta
 
 
 def _as_design(X) -> jnp.ndarray:
     # The default float dtype (float64 under x64): the sites of the model (e.g. mu0 from
     # jax.random.uniform) use it, so data and initial values must match.
-    return jnp.asarray(as_design(X), dtype=float)
+    return jnp.asarray(X, dtype=float)
 
 
-def circular_regression_model(X, y=None, *, link: str = "tan_half",
+def _scaled(prior: nd.Distribution, scale: np.ndarray) -> nd.Distribution:
+    """``prior`` (batch shape (p,)) sampled on ``value * scale`` unless every scale is 1."""
+    if np.any(scale != 1.0):  # standardised covariates: s = 1, the plain prior
+        prior = _SampledOnScale(prior, scale)
+    return prior.to_event(1)
+
+
+def _dist(spec: tuple) -> nd.Distribution:
+    name, *args = spec
+    return getattr(nd, name)(*args)
+
+
+def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, groups=None,
+                              n_groups: int | None = None, group_kappa: bool = False,
                               record_mu: bool = False) -> None:
-    r"""NumPyro model :math:`y \sim \mathrm{VonMises}(\mu_0 + g(X\beta), \kappa)`.
+    r"""NumPyro model :math:`y_i \sim \mathrm{VonMises}(\mu_0 + g(x_i^\top\beta + a_{j[i]}),
+    \kappa_i)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma + b_{j[i]}`
+    (:mod:`vm_ppl.regression`; the same sites and priors as :mod:`vm_ppl.pymc`).
 
     Parameters
     ----------
-    X : array_like, shape (n_obs,) or (n_obs, n_features)
-        Covariates, finite, any scale (module docstring); the default priors are weakly
-        informative for unit scale.
+    X : array_like, shape (n_obs,) or (n_obs, p)
+        Covariates of the mean direction, finite, any scale (module docstring); the
+        default priors are weakly informative for unit scale.
     y : array_like, shape (n_obs,), optional
         Observed angles in radians, finite, any window. ``None`` for prior predictive
         draws.
     link : {"tan_half", "identity"}
         Link function (see the module docstring).
+    Z : array_like, shape (n_obs,) or (n_obs, q), optional
+        Covariates of :math:`\log\kappa` (sites ``gamma0``, ``gamma``; sampled on
+        ``gamma`` times :func:`~vm_ppl.regression.covariate_scale` of ``Z``, like ``beta``).
+    groups : array_like of int, shape (n_obs,), optional
+        Group index of each observation in ``0 .. n_groups - 1``: random intercepts
+        :math:`a_j = \sigma_\mu u_j` on the link scale of the mean direction (sites
+        ``sigma_mu``, ``u_mu``; non-centred).
+    n_groups : int, optional
+        :math:`G`; default ``max(groups) + 1``.
+    group_kappa : bool
+        Also random intercepts :math:`b_j = \sigma_\kappa v_j` on :math:`\log\kappa`
+        (sites ``sigma_kappa``, ``u_kappa``).
     record_mu : bool
         Also record ``mu``, the wrapped mean direction of every observation, as a
         deterministic site (n_obs values per draw: off by default for large data).
 
-    Sites: ``mu0`` (circular), ``beta`` (n_features,; unconstrained coordinate ``beta``
-    times :func:`~vm_ppl.regression.covariate_scale` of ``X``, the root mean square of each
-    column rounded to a power of 2), ``kappa``, optionally ``mu``, and ``y``. Predictive
-    draws of ``y`` are in :math:`[-\pi, \pi)`.
+    Sites: ``mu0`` (circular), ``beta`` (p,; unconstrained coordinate ``beta`` times
+    :func:`~vm_ppl.regression.covariate_scale` of ``X``), then ``kappa`` (one
+    concentration) or ``gamma0`` [, ``gamma``] (log-linear concentration, with ``Z`` or
+    ``group_kappa``), [``sigma_mu``, ``u_mu``], [``sigma_kappa``, ``u_kappa``],
+    optionally ``mu``, and ``y`` (plate ``obs``). Priors:
+    :data:`vm_ppl.regression.PRIORS`. Predictive draws of ``y`` are in
+    :math:`[-\pi, \pi)`.
 
     Raises
     ------
     ValueError
-        Unknown ``link``; NaN or infinite ``X`` or (concrete) ``y``, with the first bad
-        index; lengths of ``X`` and ``y`` that differ.
+        Unknown ``link``; ``group_kappa`` without ``groups``; bad ``X``, ``Z``,
+        ``groups`` or (concrete) ``y``: non-finite, lengths that differ, group indices
+        not integer or out of range (naming the argument;
+        :func:`~vm_ppl.regression.check_regression_data`).
     """
     check_link(link)
+    log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
     concrete_y = y is not None and not_jax_tracer(y)
-    X_np, _ = validate_data(X, y if concrete_y else None, warn_degrees=False)
-    X = jnp.asarray(X_np, dtype=float)  # the default float dtype (see _as_design)
+    data = check_regression_data(X, y if concrete_y else None, Z=Z, groups=groups,
+                                 n_groups=n_groups, warn_degrees=False)
+    X = jnp.asarray(data.X, dtype=float)  # the default float dtype (_as_design)
     n, p = X.shape
     if y is not None and jnp.shape(y) != (n,):
         raise ValueError(f"y must have shape ({n},) to match the {n} rows of X, got shape "
                          f"{jnp.shape(y)}")
-    scale = covariate_scale(X_np).astype(X.dtype)
     mu0 = numpyro.sample("mu0", CircularUniform())
-    beta_prior = nd.Cauchy(0.0, 1.0) if link == "tan_half" else nd.Normal(0.0, 1.0)
-    beta_prior = beta_prior.expand([p])
-    if np.any(scale != 1.0):  # standardised covariates: s = 1, the plain prior
-        beta_prior = _SampledOnScale(beta_prior, scale)
-    beta_prior = beta_prior.to_event(1)
-    beta = numpyro.sample("beta", beta_prior)
-    kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
+    beta_prior = _dist(PRIORS["beta_tan_half" if link == "tan_half" else "beta_identity"])
+    scale = covariate_scale(data.X).astype(X.dtype)
+    beta = numpyro.sample("beta", _scaled(beta_prior.expand([p]), scale))
     eta = X @ beta
+    if data.groups is not None:
+        sigma_mu = numpyro.sample("sigma_mu", _dist(PRIORS["sigma_mu"]))
+        with numpyro.plate("group", data.n_groups):
+            u_mu = numpyro.sample("u_mu", nd.Normal(0.0, 1.0))
+        eta = eta + (sigma_mu * u_mu)[data.groups]
+    if not log_kappa_model:
+        kappa = numpyro.sample("kappa", _dist(PRIORS["kappa"]))
+    else:
+        log_kappa = numpyro.sample("gamma0", _dist(PRIORS["gamma0"]))
+        if data.Z is not None:
+            Zj = jnp.asarray(data.Z, dtype=X.dtype)
+            zscale = covariate_scale(data.Z).astype(X.dtype)
+            gamma = numpyro.sample(
+                "gamma", _scaled(_dist(PRIORS["gamma"]).expand([Zj.shape[1]]), zscale)
+            )
+            log_kappa = log_kappa + Zj @ gamma
+        if group_kappa:
+            sigma_kappa = numpyro.sample("sigma_kappa", _dist(PRIORS["sigma_kappa"]))
+            with numpyro.plate("group", data.n_groups):
+                u_kappa = numpyro.sample("u_kappa", nd.Normal(0.0, 1.0))
+            log_kappa = log_kappa + (sigma_kappa * u_kappa)[data.groups]
+        kappa = jnp.exp(log_kappa)
     if link == "tan_half":
         # The fused link-density kernel (no arctan per observation in log_prob).
         likelihood = TanHalfVonMises(mu0, eta, kappa)
@@ -243,94 +304,81 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
         numpyro.sample("y", likelihood, obs=y)
 
 
-class MLEInit(NamedTuple):
-    """Result of :func:`mle_init`: the best start and its mean cosine residual."""
+def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
+             seed: int = 0) -> RegressionMLE:
+    r"""Multi-start maximum-likelihood start of the regression:
+    :func:`vm_ppl.regression.mle_init` (shared with :mod:`vm_ppl.pymc`).
 
-    mu0: jnp.ndarray
-    beta: jnp.ndarray
-    kappa: jnp.ndarray
-    mean_cos: jnp.ndarray
-
-
-def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, steps: int = 300,
-             seed: int = 0) -> MLEInit:
-    r"""Multi-start maximum-likelihood fit of the circular regression.
-
-    For fixed :math:`\kappa` the likelihood in :math:`(\mu_0, \beta)` is maximised by
-    maximising :math:`\sum_i \cos(y_i - \mu_0 - g(x_i^\top\beta))` (the mean cosine
-    residual), so this maximises that by Adam from ``n_starts`` starts (``mu0`` spread
-    round the circle, ``beta`` around 0), keeps the best, and sets
-    :math:`\hat\kappa = A^{-1}(\text{mean cosine})`. Jitted and ``vmap``-ed over starts;
-    a fixed number of steps. Works on the covariates divided by
-    :func:`~vm_ppl.regression.covariate_scale` (module docstring) and returns ``beta`` in
-    the units of ``X``.
+    Returns
+    -------
+    vm_ppl.regression.RegressionMLE
+        ``mu0``, ``beta`` (units of ``X``), ``kappa``, ``mean_cos``, ``gamma0``, ``gamma``;
+        ``start.initial_values(...)`` gives the model's sites.
 
     Raises
     ------
     ValueError
-        NaN or infinite ``X`` or ``y`` (with the first bad index), lengths that differ.
+        NaN or infinite ``X``, ``Z`` or ``y`` (with the first bad index), lengths that
+        differ, an unknown ``link``.
     """
-    X_np, y_np = validate_data(X, y, warn_degrees=False)
-    scale = covariate_scale(X_np)
-    X = _as_design(X_np / scale)
-    y = jnp.asarray(y_np, X.dtype)
-    p = X.shape[1]
-
-    def objective(params):
-        mu0, beta = params
-        return jnp.mean(jnp.cos(y - mu0 - _link(X @ beta, link)))
-
-    grad = jax.grad(objective)
-
-    def run(params):
-        # Plain Adam (no optax dependency): a smooth, bounded objective.
-        m = jax.tree.map(jnp.zeros_like, params)
-        v = jax.tree.map(jnp.zeros_like, params)
-
-        def step(i, state):
-            params, m, v = state
-            g = grad(params)
-            m = jax.tree.map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-            v = jax.tree.map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-            t = i + 1.0
-            upd = jax.tree.map(
-                lambda a, b: 0.05 * (a / (1 - 0.9**t)) / (jnp.sqrt(b / (1 - 0.999**t)) + 1e-8),
-                m, v,
-            )
-            return jax.tree.map(lambda a, b: a + b, params, upd), m, v
-
-        params, _, _ = jax.lax.fori_loop(0, steps, step, (params, m, v))
-        return params, objective(params)
-
-    key = jax.random.key(seed)
-    mu0s = jnp.linspace(-jnp.pi, jnp.pi, n_starts, endpoint=False)
-    betas = 0.5 * jax.random.normal(key, (n_starts, p), X.dtype)
-    (mu0, beta), score = jax.jit(jax.vmap(run))((mu0s, betas))
-    best = jnp.argmax(score)
-    mean_cos = jnp.clip(score[best], 0.0, 1.0 - 1e-6)
-    return MLEInit(wrap_angle(mu0[best]), beta[best] / jnp.asarray(scale, X.dtype),
-                   inv_bessel_ratio(mean_cos), mean_cos)
+    return _core_mle_init(X, y, link=link, Z=Z, n_starts=n_starts, seed=seed)
 
 
-def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02) -> dict:
+def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02, beta_tol: float = 4.0,
+                         warn: bool = True) -> dict:
     r"""Check whether chains of a circular regression sit in different modes.
+
+    :func:`vm_ppl.regression.check_chains` (the check of both adapters).
 
     Parameters
     ----------
     samples : dict
         ``mcmc.get_samples(group_by_chain=True)``: ``mu0`` (chains, draws), ``beta``
-        (chains, draws, p), ``kappa``.
-    mean_cos_tol : float
-        Chains whose mean circular fit (mean of :math:`\cos(\mu_0^{(c)} - \bar\mu_0)`)
-        or whose ``beta`` signs disagree are flagged.
+        (chains, draws, p).
+    mean_cos_tol, beta_tol : float
+        See :func:`vm_ppl.regression.chain_disagreement`.
+    warn : bool
+        Warn :class:`MultimodalPosteriorWarning` when flagged (or
+        :class:`~vm_ppl.diagnostics.ConvergenceWarning` when the chains agree but the
+        R-hat of ``mu0``, ``beta`` exceeds 1.01).
 
     Returns
     -------
     dict
-        ``{"multimodal": bool, "chain_mu0": ..., "chain_beta": ...}`` with per-chain
-        circular means of ``mu0`` and means of ``beta``.
+        ``{"multimodal": bool, "chain_mu0": ..., "chain_beta": ..., "r_hat_max_circular"}``.
     """
-    return chain_disagreement(samples["mu0"], samples["beta"], mean_cos_tol=mean_cos_tol)
+    return check_chains(samples, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn,
+                        stacklevel=2)
+
+
+def _model_kwargs(link, Z, groups, n_groups, group_kappa) -> dict:
+    return {"link": link, "Z": Z, "groups": groups, "n_groups": n_groups,
+            "group_kappa": group_kappa}
+
+
+def inference_data(mcmc: MCMC, X, *, prior_draws: int = 500, seed: int = 0):
+    r"""ArviZ ``InferenceData`` of a :func:`fit_circular_regression` run: posterior, sample
+    stats, pointwise ``log_likelihood`` of ``y`` (for ``az.loo``), observed data, and
+    prior and posterior predictive draws of ``y`` in :math:`[-\pi, \pi)` (``prior_draws``
+    draws of the prior, one predictive draw per posterior draw).
+
+    Parameters
+    ----------
+    mcmc : numpyro.infer.MCMC
+        Returned by :func:`fit_circular_regression` (its model arguments are reused).
+    X : array_like
+        The covariates it was fitted on.
+    """
+    import arviz as az
+
+    kwargs = mcmc.regression_kwargs
+    k_prior, k_post = jax.random.split(jax.random.key(seed))
+    prior = Predictive(circular_regression_model, num_samples=prior_draws)(k_prior, X,
+                                                                           **kwargs)
+    post = mcmc.get_samples(group_by_chain=True)
+    pred = Predictive(circular_regression_model, post, batch_ndims=2,
+                      return_sites=["y"])(k_post, X, **kwargs)
+    return az.from_numpyro(mcmc, prior=prior, posterior_predictive=pred)
 
 
 def fit_circular_regression(
@@ -338,30 +386,58 @@ def fit_circular_regression(
     y,
     *,
     link: str = "tan_half",
+    Z=None,
+    groups=None,
+    n_groups: int | None = None,
+    group_kappa: bool = False,
     num_warmup: int = 500,
     num_samples: int = 500,
     num_chains: int = 4,
     chain_method: str = "parallel",
     seed: int = 0,
     init: str = "mle",
+    predictive: bool = False,
     progress_bar: bool = False,
+    **nuts_kwargs,
 ) -> MCMC:
     r"""Fit :func:`circular_regression_model` with NUTS, robustly initialised.
 
-    ``init="mle"`` starts every chain at :func:`mle_init`'s estimate (jittered by NUTS's
-    own warm-up), which avoids the mirrored modes of the tan-half link; ``init="prior"``
-    uses NumPyro's default (``init_to_uniform``). After sampling, chains are checked with
-    :func:`detect_multimodality` and a :class:`MultimodalPosteriorWarning` is issued if
-    they disagree; the diagnosis is stored as ``mcmc.multimodality``.
+    ``init="mle"`` starts every chain at :func:`mle_init`'s estimate of the
+    population-level parameters (jittered by NUTS's own warm-up; group effects start at
+    NumPyro's default), which avoids the mirrored modes of the tan-half link;
+    ``init="prior"`` uses NumPyro's default (``init_to_uniform``). After sampling, chains
+    are checked with :func:`vm_ppl.regression.check_chains`, which warns
+    :class:`MultimodalPosteriorWarning` if they disagree.
 
-    ``X`` may be on any scale (NUTS moves on ``beta`` times the covariates' root mean
-    square rounded to a power of 2; ``beta`` is in the units of ``X``: module docstring).
+    ``X`` and ``Z`` may be on any scale (NUTS moves on the coefficients times the
+    covariates' root mean square rounded to a power of 2; ``beta`` and ``gamma`` are in
+    the units of ``X`` and ``Z``: module docstring).
+
+    Parameters
+    ----------
+    X, y, link, Z, groups, n_groups, group_kappa
+        As :func:`circular_regression_model`.
+    num_warmup, num_samples, num_chains, chain_method, progress_bar
+        As ``numpyro.infer.MCMC``.
+    seed : int
+        Of the MLE's starts, NUTS and the predictive draws.
+    init : {"mle", "prior"}
+        Initialisation (above).
+    predictive : bool
+        Also build ``mcmc.idata`` (:func:`inference_data`: pointwise log-likelihood, prior
+        and posterior predictive draws).
+    **nuts_kwargs
+        Passed to ``numpyro.infer.NUTS`` (e.g. ``target_accept_prob``). With ``groups``,
+        ``dense_mass`` defaults to True: the intercept ``mu0`` and the group intercepts
+        trade off on the link scale, a correlation a diagonal mass matrix follows only
+        with long trajectories.
 
     Raises
     ------
     ValueError
-        NaN or infinite ``X`` or ``y`` (naming the argument and the first bad index) or
-        lengths that differ, before anything is compiled.
+        Bad ``X``, ``Z``, ``groups`` or ``y`` (NaN or infinite, lengths that differ,
+        group indices not integer or out of range: naming the argument), before
+        anything is compiled.
 
     Warns
     -----
@@ -378,39 +454,35 @@ def fit_circular_regression(
         (:func:`vm_ppl.diagnostics.check_convergence`, which warns
         :class:`~vm_ppl.diagnostics.ConvergenceWarning` above 1.01).
     """
-    X_np, y_np = validate_data(X, y)  # raises on bad data, warns once on degrees
-    X = _as_design(X_np)
-    y = jnp.asarray(y_np, X.dtype)
-    kwargs = {}
+    check_link(link)
+    log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
+    data = check_regression_data(X, y, Z=Z, groups=groups, n_groups=n_groups)  # warns once
+    X = _as_design(data.X)
+    y = jnp.asarray(data.y, X.dtype)
+    kwargs = _model_kwargs(link, data.Z, data.groups, data.n_groups or None, group_kappa)
     if init == "mle":
-        start = mle_init(X, y, link=link, seed=seed)
-        kwargs["init_strategy"] = init_to_value(
-            values={"mu0": start.mu0, "beta": start.beta, "kappa": start.kappa}
-        )
+        start = mle_init(data.X, data.y, link=link, Z=data.Z, seed=seed)
+        values = {k: jnp.asarray(v, X.dtype)
+                  for k, v in start.initial_values(log_kappa_model).items()}
+        nuts_kwargs["init_strategy"] = init_to_value(values=values)
     elif init != "prior":
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
-    kernel = NUTS(circular_regression_model, **kwargs)
+    nuts_kwargs.setdefault("dense_mass", data.groups is not None)
+    kernel = NUTS(circular_regression_model, **nuts_kwargs)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples,
                 num_chains=num_chains, chain_method=chain_method, progress_bar=progress_bar)
     with warnings.catch_warnings():  # the VonMises site would repeat the warning above
         warnings.simplefilter("ignore", DegreesWarning)
-        mcmc.run(jax.random.key(seed), X, y, link=link)
+        mcmc.run(jax.random.key(seed), X, y, **kwargs)
+    mcmc.regression_kwargs = kwargs
     if num_chains > 1:
-        diag = detect_multimodality(mcmc.get_samples(group_by_chain=True))
+        samples = mcmc.get_samples(group_by_chain=True)
+        names = [k for k in ("mu0", "beta", "kappa", "gamma0", "gamma", "sigma_mu", "u_mu",
+                             "sigma_kappa", "u_kappa") if k in samples]
+        diag = check_chains(samples, link=link, var_names=names, stacklevel=2)
         mcmc.multimodality = diag
-        if diag["multimodal"]:
-            warnings.warn(
-                "Chains of the circular regression disagree (mirrored modes of the "
-                f"{link} link?): per-chain mu0 {np.round(diag['chain_mu0'], 3)}, beta "
-                f"{np.round(diag['chain_beta'], 3)}. Use init='mle' or more warm-up.",
-                MultimodalPosteriorWarning,
-                stacklevel=2,
-            )
-        else:  # mirrored modes are reported above, more precisely
-            from ..diagnostics import check_convergence  # ArviZ, only when asked for
-
-            samples = mcmc.get_samples(group_by_chain=True)
-            mcmc.r_hat_max_circular = check_convergence(
-                {k: samples[k] for k in ("mu0", "beta", "kappa")}, circ_var_names=["mu0"]
-            )
+        if not diag["multimodal"]:
+            mcmc.r_hat_max_circular = diag["r_hat_max_circular"]
+    if predictive:
+        mcmc.idata = inference_data(mcmc, X, seed=seed)
     return mcmc

@@ -21,10 +21,11 @@ move on :math:`s\beta` (value variable ``beta_scale__``; no transform, value var
 for any units of ``X`` (columns are not centred: that would change a tan-half model), and a
 covariate on a scale of :math:`10^6` is fitted as well as a standardised one.
 
-Bad data: NaN or infinite ``X`` or ``y`` raises ``ValueError`` naming the argument and the
-first bad index (not PyMC's automatic imputation, nor "Initial evaluation of model at
-starting point failed!"); ``X`` and ``y`` of different lengths raise ``ValueError`` naming
-both (:func:`vm_ppl.regression.validate_data`); angles that look like degrees warn once
+Bad data: NaN or infinite ``X``, ``Z``, ``groups`` or ``y`` raises ``ValueError`` naming the
+argument and the first bad index (not PyMC's automatic imputation, nor "Initial evaluation
+of model at starting point failed!"); ``y``, ``Z`` or ``groups`` of another length than
+``X``, and group indices not integer or outside ``0 .. G-1``, raise ``ValueError`` naming the
+argument (:func:`vm_ppl.regression.check_regression_data`); angles that look like degrees warn once
 (:class:`vm_ppl.validation.DegreesWarning`, from :class:`~.distribution.VonMises`).
 
 Multimodality: the tan-half likelihood can have a mirrored mode (:math:`\mu_0 + \pi`,
@@ -32,8 +33,16 @@ Multimodality: the tan-half likelihood can have a mirrored mode (:math:`\mu_0 + 
 random can settle in different modes. :func:`fit_circular_regression` therefore (1) starts
 every chain at the best of a multi-start maximum-likelihood fit (:func:`mle_init`) and
 (2) checks after sampling whether the chains agree (:func:`detect_multimodality`), warning
-with :class:`MultimodalPosteriorWarning` if not. (The same scheme as
-:mod:`vm_ppl.numpyro.regression`, reimplemented here: adapters do not import each other.)
+with :class:`MultimodalPosteriorWarning` if not. Both steps, the data checks and the priors
+are those of :mod:`vm_ppl.numpyro.regression`: they live once, in :mod:`vm_ppl.regression`.
+
+Richer models (the same arguments, sites and priors as :mod:`vm_ppl.numpyro`): several
+predictors in ``X``; :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma` with its own design
+matrix ``Z``; group-level random intercepts (``groups``, an integer index per observation,
+dim ``group``) on the link scale of the mean direction (non-centred,
+:math:`a_j = \sigma_\mu u_j`) and, with ``group_kappa=True``, on :math:`\log\kappa`;
+``fit_circular_regression(..., predictive=True)`` adds the pointwise log-likelihood and prior
+and posterior predictive draws in :math:`[-\pi, \pi)` to the ``InferenceData``.
 
 References
 ----------
@@ -43,7 +52,6 @@ References
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import Any
 
@@ -52,23 +60,26 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.logprob.transforms import ScaleTransform
-from scipy.optimize import minimize
 
-from ..bessel import inv_bessel_ratio
 from ..regression import (
     LINKS,
+    PRIORS,
     MultimodalPosteriorWarning,
-    chain_disagreement,
+    RegressionMLE,
+    check_chains,
     check_link,
+    check_regression_data,
     covariate_scale,
-    validate_data,
+    kappa_is_modelled,
 )
+from ..regression import mle_init as _core_mle_init
 from .distribution import VonMises, circular
 
 __all__ = [
     "LINKS",
     "SAMPLERS",
     "MultimodalPosteriorWarning",
+    "RegressionMLE",
     "circular_regression_model",
     "detect_multimodality",
     "fit_circular_regression",
@@ -83,9 +94,22 @@ def _constant(value, *inputs):
     return value
 
 
-def circular_regression_model(X, y=None, *, link: str = "tan_half",
+def _prior(name: str, spec: tuple, **kwargs):
+    dist, *args = spec  # PRIORS: NumPyro's positional parameters, PyMC's too
+    return getattr(pm, dist)(name, *args, **kwargs)
+
+
+def _scale_transform(scale: np.ndarray) -> dict:
+    """Keyword arguments: samplers move on ``value * scale``; none when every scale is 1."""
+    return {"transform": ScaleTransform(partial(_constant, scale))} if np.any(scale != 1.0) else {}
+
+
+def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, groups=None,
+                              n_groups: int | None = None, group_kappa: bool = False,
                               record_mu: bool = False) -> pm.Model:
-    r"""Build the PyMC model :math:`y \sim \mathrm{VonMises}(\mu_0 + g(X\beta), \kappa)`.
+    r"""Build the PyMC model :math:`y_i \sim \mathrm{VonMises}(\mu_0 + g(x_i^\top\beta +
+    a_{j[i]}), \kappa_i)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma + b_{j[i]}`
+    (:mod:`vm_ppl.regression`; the same sites and priors as :mod:`vm_ppl.numpyro`).
 
     Parameters
     ----------
@@ -97,6 +121,18 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
         draws.
     link : {"tan_half", "identity"}
         Link function (module docstring).
+    Z : array_like, shape (n_obs,) or (n_obs, q), optional
+        Covariates of :math:`\log\kappa` (``gamma0``, ``gamma`` of dim ``kappa_feature``,
+        scale-transformed like ``beta``).
+    groups : array_like of int, shape (n_obs,), optional
+        Group index per observation in ``0 .. n_groups - 1``: random intercepts
+        :math:`a_j = \sigma_\mu u_j` on the link scale of the mean direction
+        (``sigma_mu``, ``u_mu`` of dim ``group``; non-centred).
+    n_groups : int, optional
+        :math:`G`; default ``max(groups) + 1``.
+    group_kappa : bool
+        Also random intercepts :math:`b_j = \sigma_\kappa v_j` on :math:`\log\kappa`
+        (``sigma_kappa``, ``u_kappa``).
     record_mu : bool
         Record ``mu`` (wrapped mean direction per observation) as a Deterministic.
 
@@ -105,30 +141,54 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     pymc.Model
         Free variables ``mu0``, ``beta`` (dim ``feature``; transform: scale by the root
         mean square of each column of ``X``, rounded to a power of 2, unless that is 1),
-        ``kappa``; observed ``y`` (dim ``obs``).
+        then ``kappa`` or ``gamma0`` [, ``gamma``], [``sigma_mu``, ``u_mu``],
+        [``sigma_kappa``, ``u_kappa``]; observed ``y`` (dim ``obs``). Priors:
+        :data:`vm_ppl.regression.PRIORS`.
 
     Raises
     ------
     ValueError
-        Unknown ``link``; NaN or infinite ``X`` or ``y`` (first bad index); lengths of
-        ``X`` and ``y`` that differ.
+        Unknown ``link``; ``group_kappa`` without ``groups``; bad ``X``, ``Z``,
+        ``groups`` or ``y`` (non-finite, lengths that differ, group indices not integer
+        or out of range: naming the argument).
     """
     check_link(link)
-    X, y = validate_data(X, y, warn_degrees=False)  # VonMises("y", observed=y) warns
+    log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
+    # VonMises("y", observed=y) warns on degrees.
+    data = check_regression_data(X, y, Z=Z, groups=groups, n_groups=n_groups,
+                                 warn_degrees=False)
+    X, y = data.X, data.y
     n, p = X.shape
-    scale = covariate_scale(X)
     coords = {"obs": np.arange(n), "feature": np.arange(p)}
+    if data.Z is not None:
+        coords["kappa_feature"] = np.arange(data.Z.shape[1])
+    if data.groups is not None:
+        coords["group"] = np.arange(data.n_groups)
     with pm.Model(coords=coords) as model:
         Xd = pm.Data("X", X, dims=("obs", "feature"))
         mu0 = pm.Uniform("mu0", -np.pi, np.pi, default_transform=circular)
         # Samplers move on s * beta; none for standardised covariates (s = 1).
-        to_unit = ScaleTransform(partial(_constant, scale)) if np.any(scale != 1.0) else None
-        if link == "tan_half":
-            beta = pm.Cauchy("beta", 0.0, 1.0, dims="feature", transform=to_unit)
-        else:
-            beta = pm.Normal("beta", 0.0, 1.0, dims="feature", transform=to_unit)
-        kappa = pm.Gamma("kappa", alpha=2.0, beta=0.2)
+        spec = PRIORS["beta_tan_half" if link == "tan_half" else "beta_identity"]
+        beta = _prior("beta", spec, dims="feature", **_scale_transform(covariate_scale(X)))
         eta = pt.dot(Xd, beta)
+        if data.groups is not None:
+            sigma_mu = _prior("sigma_mu", PRIORS["sigma_mu"])
+            u_mu = pm.Normal("u_mu", 0.0, 1.0, dims="group")
+            eta = eta + (sigma_mu * u_mu)[data.groups]
+        if not log_kappa_model:
+            kappa = _prior("kappa", PRIORS["kappa"])
+        else:
+            log_kappa = _prior("gamma0", PRIORS["gamma0"])
+            if data.Z is not None:
+                Zd = pm.Data("Z", data.Z, dims=("obs", "kappa_feature"))
+                gamma = _prior("gamma", PRIORS["gamma"], dims="kappa_feature",
+                               **_scale_transform(covariate_scale(data.Z)))
+                log_kappa = log_kappa + pt.dot(Zd, gamma)
+            if group_kappa:
+                sigma_kappa = _prior("sigma_kappa", PRIORS["sigma_kappa"])
+                u_kappa = pm.Normal("u_kappa", 0.0, 1.0, dims="group")
+                log_kappa = log_kappa + (sigma_kappa * u_kappa)[data.groups]
+            kappa = pt.exp(log_kappa)
         g = 2.0 * pt.arctan(eta) if link == "tan_half" else eta
         mu = mu0 + g
         if record_mu:
@@ -137,62 +197,32 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half",
     return model
 
 
-def mle_init(X, y, *, link: str = "tan_half", n_starts: int = 16, seed: int = 0) -> dict:
-    r"""Multi-start maximum likelihood: the best of ``n_starts`` BFGS fits.
-
-    Maximises the mean cosine residual :math:`\bar c = n^{-1}\sum\cos(y_i - \mu_0 -
-    g(x_i^\top\beta))` (the profile likelihood in :math:`(\mu_0, \beta)` for any
-    :math:`\kappa`) from ``mu0`` spread round the circle and ``beta`` near 0, then sets
-    :math:`\hat\kappa = A^{-1}(\bar c)`. Works on the covariates divided by
-    :func:`~vm_ppl.regression.covariate_scale` (module docstring).
+def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
+             seed: int = 0) -> RegressionMLE:
+    r"""Multi-start maximum-likelihood start of the regression:
+    :func:`vm_ppl.regression.mle_init` (shared with :mod:`vm_ppl.numpyro`).
 
     Returns
     -------
-    dict
-        ``{"mu0", "beta", "kappa"}`` (``beta`` in the units of ``X``), usable as
-        ``pm.sample(initvals=...)``.
+    vm_ppl.regression.RegressionMLE
+        ``mu0``, ``beta`` (units of ``X``), ``kappa``, ``mean_cos``, ``gamma0``, ``gamma``;
+        fields also by name (``start["beta"]``); ``start.initial_values(...)`` is a dict
+        for ``pm.sample(initvals=...)``.
 
     Raises
     ------
     ValueError
-        NaN or infinite ``X`` or ``y`` (first bad index), lengths that differ.
+        NaN or infinite ``X``, ``Z`` or ``y`` (first bad index), lengths that differ, an
+        unknown ``link``.
     """
-    check_link(link)
-    X, y = validate_data(X, y, warn_degrees=False)
-    scale = covariate_scale(X)
-    X = X / scale
-    p = X.shape[1]
-    rng = np.random.default_rng(seed)
-
-    def g(eta):
-        return 2.0 * np.arctan(eta) if link == "tan_half" else eta
-
-    def dg(eta):
-        return 2.0 / (1.0 + eta * eta) if link == "tan_half" else np.ones_like(eta)
-
-    def neg(theta):
-        mu0, beta = theta[0], theta[1:]
-        eta = X @ beta
-        r = y - mu0 - g(eta)
-        s = np.sin(r)
-        val = -np.mean(np.cos(r))
-        grad = np.concatenate([[-np.mean(s)], -(X.T @ (s * dg(eta))) / len(y)])
-        return val, grad
-
-    best = None
-    for mu0 in np.linspace(-np.pi, np.pi, n_starts, endpoint=False):
-        x0 = np.concatenate([[mu0], 0.5 * rng.standard_normal(p)])
-        res = minimize(neg, x0, jac=True, method="BFGS")
-        if best is None or res.fun < best.fun:
-            best = res
-    mean_cos = float(np.clip(-best.fun, 0.0, 1.0 - 1e-6))
-    mu0 = float(np.angle(np.exp(1j * best.x[0])))
-    return {"mu0": mu0, "beta": best.x[1:] / scale, "kappa": float(inv_bessel_ratio(mean_cos))}
+    return _core_mle_init(X, y, link=link, Z=Z, n_starts=n_starts, seed=seed)
 
 
 def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
                          beta_tol: float = 4.0, warn: bool = True) -> dict:
     r"""Check whether the chains of a circular regression sit in different modes.
+
+    :func:`vm_ppl.regression.check_chains` (the check of both adapters).
 
     Parameters
     ----------
@@ -200,35 +230,22 @@ def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float =
         Posterior with ``mu0`` (chain, draw) and ``beta`` (chain, draw, feature), as from
         :func:`fit_circular_regression` or ``pm.sample`` on
         :func:`circular_regression_model`.
-    mean_cos_tol : float
-        A chain whose circular mean of ``mu0`` is off the pooled one by more than this in
-        :math:`1 - \cos` is flagged (0.02 is about 11 degrees).
-    beta_tol : float
-        A chain whose mean ``beta`` is more than ``beta_tol`` posterior standard
-        deviations from the median over chains is flagged.
+    mean_cos_tol, beta_tol : float
+        See :func:`vm_ppl.regression.chain_disagreement`.
     warn : bool
-        Issue a :class:`MultimodalPosteriorWarning` when flagged.
+        Issue a :class:`MultimodalPosteriorWarning` when flagged (or
+        :class:`~vm_ppl.diagnostics.ConvergenceWarning` when the chains agree but the
+        R-hat of ``mu0``, ``beta`` exceeds 1.01).
 
     Returns
     -------
     dict
-        ``{"multimodal": bool, "chain_mu0": (chains,), "chain_beta": (chains, p)}``: the
-        verdict, per-chain circular means of ``mu0`` and means of ``beta``.
+        ``{"multimodal": bool, "chain_mu0": (chains,), "chain_beta": (chains, p),
+        "r_hat_max_circular": float}``.
     """
     post = getattr(idata, "posterior", idata)
-    diag = chain_disagreement(post["mu0"], post["beta"], mean_cos_tol=mean_cos_tol,
-                              beta_tol=beta_tol)
-    multimodal, chain_mu0, chain_beta = diag["multimodal"], diag["chain_mu0"], diag["chain_beta"]
-    if multimodal and warn:
-        warnings.warn(
-            "chains of the circular regression disagree (per-chain mu0 "
-            f"{np.round(chain_mu0, 3).tolist()}, beta {np.round(chain_beta, 3).tolist()}): "
-            "the posterior is multimodal or the chains have not mixed; compare the modes' "
-            "log-densities, or refit with init='mle'",
-            MultimodalPosteriorWarning,
-            stacklevel=2,
-        )
-    return {"multimodal": multimodal, "chain_mu0": chain_mu0, "chain_beta": chain_beta}
+    return check_chains(post, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn,
+                        stacklevel=2)
 
 
 def fit_circular_regression(
@@ -236,6 +253,10 @@ def fit_circular_regression(
     y,
     *,
     link: str = "tan_half",
+    Z=None,
+    groups=None,
+    n_groups: int | None = None,
+    group_kappa: bool = False,
     sampler: str = "pymc",
     draws: int = 500,
     tune: int = 500,
@@ -243,6 +264,7 @@ def fit_circular_regression(
     random_seed: int = 0,
     init: str = "mle",
     check: bool = True,
+    predictive: bool = False,
     **sample_kwargs,
 ) -> tuple[pm.Model, az.InferenceData]:
     r"""Fit :func:`circular_regression_model` with NUTS, every chain started at the MLE.
@@ -252,8 +274,8 @@ def fit_circular_regression(
     X, y : array_like
         Covariates (n_obs,) or (n_obs, p), finite, any scale (``beta`` is reported in
         their units); observed angles in radians, finite, any window.
-    link : {"tan_half", "identity"}
-        Link function.
+    link, Z, groups, n_groups, group_kappa
+        As :func:`circular_regression_model`.
     sampler : {"pymc", "numpyro", "blackjax", "nutpie"}
         ``"pymc"`` is ``pm.sample``'s own NUTS; ``"numpyro"``/``"blackjax"`` go through
         ``pm.sample(nuts_sampler=...)``; ``"nutpie"`` calls ``nutpie`` directly (PyMC does not
@@ -262,20 +284,25 @@ def fit_circular_regression(
     draws, tune, chains, random_seed : int
         As ``pm.sample``.
     init : {"mle", "prior"}
-        ``"mle"``: :func:`mle_init` as the initial value of every chain (jittered by the
-        sampler's usual U(-1, 1) on the unconstrained scale); ``"prior"``: the samplers'
-        defaults.
+        ``"mle"``: :func:`mle_init`'s population-level parameters as the initial value of
+        every chain (jittered by the sampler's usual U(-1, 1) on the unconstrained
+        scale; group effects start at the defaults); ``"prior"``: the samplers' defaults.
     check : bool
-        Run :func:`detect_multimodality` (warns :class:`MultimodalPosteriorWarning`); its
-        result is stored in ``idata.posterior.attrs["multimodal"]``. Otherwise, the
-        largest R-hat with ``mu0`` on the circle
-        (:func:`vm_ppl.diagnostics.check_convergence`, warns
-        :class:`~vm_ppl.diagnostics.ConvergenceWarning` above 1.01), stored in
-        ``idata.posterior.attrs["r_hat_max_circular"]``; PyMC's own (linear) check is then
-        off unless ``compute_convergence_checks=True`` is passed.
+        Run :func:`vm_ppl.regression.check_chains` (warns
+        :class:`MultimodalPosteriorWarning`); its verdict is stored in
+        ``idata.posterior.attrs["multimodal"]``. Otherwise, the largest R-hat with ``mu0``
+        on the circle (warns :class:`~vm_ppl.diagnostics.ConvergenceWarning` above 1.01),
+        stored in ``idata.posterior.attrs["r_hat_max_circular"]``; PyMC's own (linear)
+        check is then off unless ``compute_convergence_checks=True`` is passed.
+    predictive : bool
+        Add the pointwise log-likelihood (``az.loo``), 500 prior draws (``prior``,
+        ``prior_predictive``) and posterior predictive draws of ``y`` (all in
+        :math:`[-\pi, \pi)`) to the ``InferenceData``.
     **sample_kwargs
         Passed to the sampler (e.g. ``nuts_sampler_kwargs``, ``compile_kwargs``,
-        ``target_accept``).
+        ``target_accept``). With ``groups`` and ``sampler="numpyro"``, NumPyro's NUTS
+        adapts a dense mass matrix unless ``nuts_sampler_kwargs["nuts_kwargs"]`` says
+        otherwise (``mu0`` and the group intercepts trade off on the link scale).
 
     Returns
     -------
@@ -285,9 +312,9 @@ def fit_circular_regression(
     Raises
     ------
     ValueError
-        NaN or infinite ``X`` or ``y`` (naming the argument and the first bad index),
-        lengths that differ, an unknown ``sampler``, ``init`` or ``link``; before anything
-        is compiled.
+        Bad ``X``, ``Z``, ``groups`` or ``y`` (NaN or infinite, lengths that differ, group
+        indices not integer or out of range: naming the argument), an unknown
+        ``sampler``, ``init`` or ``link``; before anything is compiled.
 
     Warns
     -----
@@ -298,8 +325,12 @@ def fit_circular_regression(
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if init not in ("mle", "prior"):
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
-    model = circular_regression_model(X, y, link=link)
-    start = mle_init(X, y, link=link, seed=random_seed) if init == "mle" else None
+    log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
+    model = circular_regression_model(X, y, link=link, Z=Z, groups=groups, n_groups=n_groups,
+                                      group_kappa=group_kappa)
+    start = None
+    if init == "mle":
+        start = mle_init(X, y, link=link, Z=Z, seed=random_seed).initial_values(log_kappa_model)
     if sampler == "nutpie":
         import nutpie
 
@@ -316,17 +347,23 @@ def fit_circular_regression(
         sample_kwargs.setdefault("compute_convergence_checks", not check)
         if sampler != "pymc":
             sample_kwargs["nuts_sampler"] = sampler
+        if sampler == "numpyro" and groups is not None:  # as vm_ppl.numpyro's fit
+            nuts = dict(sample_kwargs.get("nuts_sampler_kwargs") or {})
+            nuts["nuts_kwargs"] = {"dense_mass": True, **(nuts.get("nuts_kwargs") or {})}
+            sample_kwargs["nuts_sampler_kwargs"] = nuts
         with model:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                               initvals=start, **sample_kwargs)
-    if check:
-        from ..diagnostics import check_convergence  # ArviZ is imported here anyway
-
-        diag = detect_multimodality(idata)
+    if check and idata.posterior.sizes["chain"] > 1:
+        names = [v.name for v in model.free_RVs]
+        diag = check_chains(idata.posterior, link=link, var_names=names, stacklevel=2)
         idata.posterior.attrs["multimodal"] = int(diag["multimodal"])
         if not diag["multimodal"]:  # mirrored modes are reported above, more precisely
-            r_max = check_convergence(
-                idata, circ_var_names=["mu0"], var_names=["mu0", "beta", "kappa"]
-            )
-            idata.posterior.attrs["r_hat_max_circular"] = r_max
+            idata.posterior.attrs["r_hat_max_circular"] = diag["r_hat_max_circular"]
+    if predictive:
+        with model:
+            idata.extend(pm.sample_prior_predictive(draws=500, random_seed=random_seed))
+            pm.sample_posterior_predictive(idata, random_seed=random_seed, progressbar=False,
+                                           extend_inferencedata=True)
+            pm.compute_log_likelihood(idata, progressbar=False)
     return model, idata
