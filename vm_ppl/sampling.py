@@ -61,7 +61,6 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
-from . import _table
 from ._fastmath import atan, tan_pi
 from ._utils import promote_float, valid_concentration
 from .cdf import cdf as _cdf
@@ -223,12 +222,14 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
 # that the draws for a key depend neither on the backend's schedule nor on the number of
 # devices: chunk c always uses fold_in(key, c).
 _CHUNK = 1 << 16
-# Groups of draws sharing one k use a table from this many draws on; smaller groups are
-# drawn element by element (a 128-bin table costs about as much as a few hundred draws).
-_TABLE_MIN = 256
-# Chunks of at least this many draws use 256-bin tables, smaller ones 128-bin tables
-# (cheaper to build, a few % more rejections).
-_BIG_TABLE = 1 << 14
+# Proposals per iteration of a shared-k stream. A block's working set (in float32 about
+# 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
+# prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
+# of issue #12), so the size is not tuned to one machine.
+_BLOCK = 1 << 13
+# A group of draws sharing one k uses the stream from this many draws on; smaller groups
+# are drawn element by element (the stream would waste up to a block per group).
+_STREAM_MIN = 256
 
 
 def _batch_elems() -> int:
@@ -239,8 +240,7 @@ def _batch_elems() -> int:
 
 
 def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarray:
-    """``fn(fold_in(key, c), xs[c])`` for every chunk ``c``, concatenated (flat); ``xs``
-    is a pytree of arrays with a leading axis of length ``nchunks``.
+    """``fn(fold_in(key, c), xs[c])`` for every chunk ``c``, concatenated (flat).
 
     The chunks are split into ``P`` contiguous parts, ``P`` the number of devices when
     it divides the number of chunks (else 1). Parts are vmapped, so that when the output
@@ -248,10 +248,9 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
     chunks of a part run in cache-sized batches with ``lax.map``. Chunk ``c`` always gets
     ``fold_in(key, c)``: the values depend neither on ``P`` nor on the batch.
     """
-    tmap = jax.tree_util.tree_map
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(nchunks))
     if nchunks == 1:
-        return fn(keys[0], tmap(lambda a: a[0], xs))
+        return fn(keys[0], xs[0])
     ndev = jax.device_count()
     parts = ndev if nchunks % ndev == 0 else 1
     per_part = nchunks // parts
@@ -264,7 +263,7 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
 
     def run_part(ks, xx):
         if per_part == 1:
-            return fn(ks[0], tmap(lambda a: a[0], xx))[None]
+            return fn(ks[0], xx[0])[None]
         if batch == 1:
             return lax.map(lambda a: fn(a[0], a[1]), (ks, xx))
         return lax.map(lambda a: fn(a[0], a[1]), (ks, xx), batch_size=batch)
@@ -272,45 +271,29 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
     if parts == 1:
         return run_part(keys, xs).reshape(-1)
     ks = keys.reshape(parts, per_part, *keys.shape[1:])
-    xx = tmap(lambda a: a.reshape(parts, per_part, *a.shape[1:]), xs)
+    xx = xs.reshape(parts, per_part, *xs.shape[1:])
     return jax.vmap(run_part)(ks, xx).reshape(-1)
 
 
 def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
-    """Draws of theta ~ VonMises(0, k[i]): ``m`` for each of the ``g`` concentrations in
-    ``k`` (shape (g,)), flat in group-major order (length ``g m``).
+    """Draws of tan(theta/2), theta ~ VonMises(0, k[i]): ``m`` for each of the ``g``
+    concentrations in ``k`` (shape (g,)), flat in group-major order (length ``g m``).
 
-    Groups of at least ``_TABLE_MIN`` draws (and a single group of any size) get one
-    table each (:mod:`vm_ppl._table`, built for all groups at once): a group larger than
-    half a chunk is split into nearly equal chunks of at most ``_CHUNK`` draws, smaller
-    groups are packed whole, ``_CHUNK // m`` per chunk, and each chunk is filled by
-    :func:`vm_ppl._table.fill`. Smaller groups are flattened and drawn per element with
-    Best-Fisher in chunks of ``_CHUNK`` (:func:`_draw_chunk`). Either way the cost is
-    linear in the number of draws and every chunk is keyed by its index.
+    Groups of at least ``_STREAM_MIN`` draws (and a single group of any size) are split
+    into nearly equal chunks of at most ``_CHUNK`` draws, each filled by a shared-k
+    stream (:func:`_stream_chunk`); smaller groups are flattened and drawn per element in
+    chunks of ``_CHUNK`` (:func:`_draw_chunk`). Either way the cost is linear in the
+    number of draws and every chunk is keyed by its index.
     """
     g = k.shape[0]
-    if m >= _TABLE_MIN or g == 1:
-        if 2 * m > _CHUNK:
-            q = -(-m // _CHUNK)
-            rows, length = 1, -(-m // q)
-        else:
-            q, rows, length = 1, min(g, _CHUNK // m), m
-        bins = 256 if rows * length >= _BIG_TABLE else 128
-        nchunks = -(-g * q // rows)
-        tabs = jax.vmap(_table.build, in_axes=(0, None, None))(k, k.dtype, bins)
-
-        def per_chunk(a):  # one row per group and chunk, padded by repeating the last
-            a = jnp.repeat(a, q, axis=0) if q > 1 else a
-            a = jnp.pad(a, [(0, nchunks * rows - g * q)] + [(0, 0)] * (a.ndim - 1), "edge")
-            return a.reshape(nchunks, rows, *a.shape[1:])
-
-        xs = jax.tree_util.tree_map(per_chunk, (tabs, k))
-
-        def fill(key, x):
-            return _table.fill(key, x[0], x[1], length, k.dtype).reshape(-1)
-
-        out = _map_chunks(fill, key, xs, nchunks, rows * length)
-        return out[: g * q * length].reshape(g, q * length)[:, :m].reshape(-1)
+    if m >= _STREAM_MIN or g == 1:
+        q = -(-m // _CHUNK)
+        length = -(-m // q)
+        block = min(_BLOCK, 1 << max(6, math.ceil(math.log2(length / 4))))
+        kc = jnp.repeat(k, q) if q > 1 else k
+        fn = partial(_stream_chunk, length=length, block=block)
+        out = _map_chunks(fn, key, kc, g * q, length)
+        return out.reshape(g, q * length)[:, :m].reshape(-1)
     n = g * m
     kf = jnp.broadcast_to(k[:, None], (g, m)).reshape(-1)
     length = min(_CHUNK, n)
@@ -319,7 +302,7 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     out = _map_chunks(
         partial(_draw_chunk, n=length), key, kf.reshape(nchunks, length), nchunks, length
     )
-    return 2.0 * atan(out[:n])
+    return out[:n]
 
 
 def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
@@ -345,6 +328,44 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
 
     _, out = lax.while_loop(cond, body, (0, jnp.full((n,), jnp.nan, dtype)))
     return out
+
+
+def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jnp.ndarray:
+    """``length`` draws of tan(theta/2) for one concentration ``k`` (a scalar) shared by
+    all of them.
+
+    Proposals then do not depend on the element they serve, so the chunk is filled by a
+    stream: each iteration makes ``block`` proposals in one fused kernel and appends the
+    accepted ones (compaction by prefix counts, then an in-place scatter into a buffer
+    with ``block`` spare slots) until ``length`` are filled: about ``length /
+    acceptance`` proposals plus at most one block, for every ``k``. The loop is bounded
+    (running out has probability < 1e-100 and would leave NaN, never a wrong value).
+    """
+    dtype = k.dtype
+    params = _envelope(k) + (k,)
+    size = length + block
+    # At acceptance >= 0.6577 a block yields >= 0.6577 * block draws on average; allow
+    # twice the expected number of blocks plus 64.
+    max_iter = 2 * math.ceil(length / ((1 - _REJECT_MAX) * block)) + 64
+
+    def cond(state):
+        i, filled, _ = state
+        return (filled < length) & (i < max_iter)
+
+    def body(state):
+        i, filled, out = state
+        u, u2 = _uniforms(jax.random.fold_in(key, i), block, dtype)
+        w, acc = _proposals(u, u2, params)
+        rank, count = _prefix_count(acc)
+        # filled < length, so accepted proposals land below length + block; rejected ones
+        # go to the spare slot `size`. The barrier keeps XLA from fusing the index
+        # computation into the (scalar) scatter loop.
+        pos, w = lax.optimization_barrier((jnp.where(acc, filled + rank, size), w))
+        return i + 1, filled + count, out.at[pos].set(w, mode="promise_in_bounds")
+
+    out = jnp.full((size + 1,), jnp.nan, dtype)
+    _, _, out = lax.while_loop(cond, body, (0, jnp.int32(0), out))
+    return out[:length]
 
 
 def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
@@ -532,9 +553,10 @@ def _sample(key, loc, concentration, shape: tuple[int, ...]) -> jnp.ndarray:
     else:
         nd = len(shape)
         kg = k.reshape((1,) * (nd - k.ndim) + k.shape).transpose(perm).reshape(-1)
-        theta = _standard_draws(key, kg, m).reshape([shape[i] for i in perm])
+        w = _standard_draws(key, kg, m).reshape([shape[i] for i in perm])
         if perm != list(range(nd)):
-            theta = theta.transpose([perm.index(i) for i in range(nd)])
+            w = w.transpose([perm.index(i) for i in range(nd)])
+        theta = 2.0 * atan(w)
     theta = _implicit_reparam(theta, jnp.broadcast_to(concentration, shape))
     out = wrap_angle(loc + theta)
     # NaN where k is invalid, and NaN derivatives there too (a where would give 0).
