@@ -37,10 +37,49 @@ def _once_ms(fn, *args) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
+def block_rows(n: int, reps: int, blocks: list[int]) -> list[dict]:
+    """Time one chunk (``min(n, _CHUNK)`` draws, k = 5, float32) of the shared-k stream
+    for each block size in ``blocks`` and the default ``_BLOCK``, interleaved; each row
+    has the median time and the median and IQR of its per-rep ratio to the default."""
+    from vm_ppl import sampling
+
+    length = min(n, sampling._CHUNK)
+    k5 = jnp.float32(5.0)
+    chunk = {
+        b: jax.jit(lambda key, k, b=b: sampling._stream_chunk(key, k, length, b))
+        for b in sorted(set(blocks) | {sampling._BLOCK})
+    }
+    for f in chunk.values():
+        jax.block_until_ready(f(jax.random.key(0), k5))
+    t = {b: [] for b in chunk}
+    keys = iter(jax.random.split(jax.random.key(2), len(chunk) * reps))
+    for _ in range(reps):
+        for b, f in chunk.items():
+            t[b].append(_once_ms(f, next(keys), k5))
+    base = np.asarray(t[sampling._BLOCK])
+    rows = []
+    for b, v in t.items():
+        ratio = np.asarray(v) / base
+        rows.append(
+            {
+                "block": b,
+                "chunk": length,
+                "ms": float(np.median(v)),
+                "vs_default": float(np.median(ratio)),
+                "vs_default_iqr": [
+                    float(np.percentile(ratio, 25)),
+                    float(np.percentile(ratio, 75)),
+                ],
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     import numpyro.distributions as nd
 
     import vm_ppl
+    from vm_ppl import sampling
 
     from .throughput import cpu_info, versions
 
@@ -145,36 +184,8 @@ def main(argv: list[str] | None = None) -> dict:
     lp["vs_numpyro"] = lp["numpyro_ms"] / lp["vm_ppl_ms"]
     results["value_and_grad"] = lp
 
-    # Block size of the shared-k stream: one full chunk, each size against the default.
-    from vm_ppl import sampling
-
-    length = min(n, sampling._CHUNK)
-    k5 = jnp.float32(5.0)
-    chunk = {
-        b: jax.jit(lambda key, k, b=b: sampling._stream_chunk(key, k, length, b))
-        for b in sorted(set(args.blocks) | {sampling._BLOCK})
-    }
-    for f in chunk.values():
-        jax.block_until_ready(f(jax.random.key(0), k5))
-    t = {b: [] for b in chunk}
-    keys = iter(jax.random.split(jax.random.key(2), len(chunk) * 3 * reps))
-    for _ in range(3 * reps):
-        for b, f in chunk.items():
-            t[b].append(_once_ms(f, next(keys), k5))
-    base = np.asarray(t[sampling._BLOCK])
-    results["blocks"] = [
-        {
-            "block": b,
-            "chunk": length,
-            "ms": float(np.median(v)),
-            "vs_default": float(np.median(np.asarray(v) / base)),
-            "vs_default_iqr": [
-                float(np.percentile(np.asarray(v) / base, 25)),
-                float(np.percentile(np.asarray(v) / base, 75)),
-            ],
-        }
-        for b, v in t.items()
-    ]
+    results["blocks"] = block_rows(n, 3 * reps, args.blocks)
+    length = results["blocks"][0]["chunk"]
 
     cpu = results["cpu"]
     lines = [
