@@ -229,7 +229,12 @@ _CHUNK = 1 << 16
 # Proposals per iteration of a shared-k stream. A block's working set (in float32 about
 # 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
 # prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
-# of issue #12), so the size is not tuned to one machine.
+# of issue #12), so the size is not tuned to one machine. `python -m vm_ppl.bench.core`
+# times the neighbours side by side (--blocks; table in BENCHMARKS.md): on the 4 MiB-L2
+# development CPU both half (92 KiB) and double (368 KiB) were slower by under 10 %,
+# within the spread of the reps. Both still fit a 1 MiB L2 with the chunk's output
+# (256 KiB), so no size between them is tied to an L2 of 1, 2 or 4 MiB; the cost per
+# block is the loop step, which favours the larger of the sizes that stay in L2.
 _BLOCK = 1 << 13
 # A group of draws sharing one k uses the stream from this many draws on; smaller groups
 # are drawn element by element (the stream would waste up to a block per group).
