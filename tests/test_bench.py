@@ -256,3 +256,16 @@ def test_blackjax_sampler_names_the_extra_when_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "blackjax", None)
     with pytest.raises(ImportError, match=r"vm_ppl\[blackjax\]"):
         ess.SAMPLERS["blackjax"](ess.simulate(20, "vm_ppl"), TINY)
+
+
+def test_core_block_rows():
+    from vm_ppl import sampling
+    from vm_ppl.bench import core
+
+    rows = core.block_rows(3000, 2, [4096])
+    blocks = {r["block"]: r for r in rows}
+    # the default block is always measured, and is the reference (ratio exactly 1)
+    assert set(blocks) == {4096, sampling._BLOCK}
+    assert blocks[sampling._BLOCK]["vs_default"] == 1.0
+    assert blocks[4096]["vs_default"] > 0 and blocks[4096]["ms"] > 0
+    assert all(r["chunk"] == 3000 for r in rows)

@@ -318,6 +318,22 @@ def test_vmap_over_concentration_matches_loop():
         assert _ks_pvalue(_wrapped_diff(row, 2.5), kk) > P_MIN
 
 
+@pytest.mark.parametrize("shape", [(300,), (3, 400), (70000,), (5, 1)])
+def test_vmap_over_keys_and_concentrations_matches_loop_exactly(shape):
+    # Under vmap the draws run per mapped call in cache-sized batches (lax.map, vmapped
+    # inside a batch): (300,) and (3, 400) are vmapped in one batch, (70000,) one call at
+    # a time, (5, 1) per element; streams that finish early keep their values.
+    keys = jax.random.split(jax.random.key(3), 5)
+    ks = jnp.asarray([0.0, 1e-9, 5.0, 1e7, 2.0], jnp.float32)
+
+    def f(key, k):
+        return sample(key, 0.3, k, shape=shape)
+
+    batched = jax.jit(jax.vmap(f))(keys, ks)
+    loop = jnp.stack([jax.jit(f)(keys[i], ks[i]) for i in range(5)])
+    np.testing.assert_array_equal(np.asarray(batched), np.asarray(loop))
+
+
 # --------------------------------------------------------------------------- 5. gradients
 
 

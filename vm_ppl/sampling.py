@@ -35,7 +35,9 @@ cheap to vectorise:
 
   Chunks are mapped with ``lax.map`` (a GPU maps many per step), and split into one
   contiguous part per device when the device count divides their number, so that under
-  ``jit`` with sharded inputs or outputs each device draws its own part.
+  ``jit`` with sharded inputs or outputs each device draws its own part. Under ``vmap``
+  (NumPyro ``Predictive`` maps the sampler over posterior draws) the mapped calls run in
+  cache-sized batches too, with the values of the unmapped calls.
   Everything is compiled once per shape.
 * Gradients are implicit (Figurnov et al., 2018):
   :math:`\partial z/\partial\kappa = -\partial_\kappa F(z;\kappa)/p(z;\kappa)`,
@@ -59,6 +61,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_batching import custom_vmap
 from jax.typing import ArrayLike, DTypeLike
 
 from ._fastmath import atan, tan_pi
@@ -200,7 +203,8 @@ def _compact(mask: jnp.ndarray, size: int) -> jnp.ndarray:
     """
     n = mask.shape[0]
     rank, _ = _prefix_count(mask)
-    pos = jnp.where(mask, rank, size)
+    # Entries beyond the buffer (an overflow, ~1e-15) go to the spare slot too.
+    pos = jnp.where(mask & (rank < size), rank, size)
     src = jnp.arange(n, dtype=jnp.int32)
     return _scatter_drop(jnp.full((size,), n, jnp.int32), pos, src)
 
@@ -225,7 +229,12 @@ _CHUNK = 1 << 16
 # Proposals per iteration of a shared-k stream. A block's working set (in float32 about
 # 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
 # prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
-# of issue #12), so the size is not tuned to one machine.
+# of issue #12), so the size is not tuned to one machine. `python -m vm_ppl.bench.core`
+# times the neighbours side by side (--blocks; table in BENCHMARKS.md): on the 4 MiB-L2
+# development CPU both half (92 KiB) and double (368 KiB) were slower by under 10 %,
+# within the spread of the reps. Both still fit a 1 MiB L2 with the chunk's output
+# (256 KiB), so no size between them is tied to an L2 of 1, 2 or 4 MiB; the cost per
+# block is the loop step, which favours the larger of the sizes that stay in L2.
 _BLOCK = 1 << 13
 # A group of draws sharing one k uses the stream from this many draws on; smaller groups
 # are drawn element by element (the stream would waste up to a block per group).
@@ -305,6 +314,36 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     return out[:n]
 
 
+def _mapped_draws(m: int):
+    """:func:`_standard_draws` with ``m`` bound, batched in cache-sized groups.
+
+    Under ``vmap`` (NumPyro ``Predictive`` maps the sampler over posterior draws; users
+    map it over keys) each mapped call is still :func:`_standard_draws` of its own key
+    and concentrations, so the values are those of the unmapped calls, but the calls run
+    with ``lax.map`` in batches of about ``_batch_elems()`` draws rather than all at
+    once: vmapping the whole sampler multiplies its cache-sized blocks by the batch.
+    """
+
+    @custom_vmap
+    def draws(key, k):
+        return _standard_draws(key, k, m)
+
+    @draws.def_vmap
+    def _rule(axis_size, in_batched, key, k):
+        key, k = (
+            x if b else jnp.broadcast_to(x, (axis_size, *x.shape))
+            for x, b in zip((key, k), in_batched, strict=True)
+        )
+        batch = max(1, min(axis_size, _batch_elems() // max(1, k.shape[1] * m)))
+
+        def one(a):
+            return _standard_draws(a[0], a[1], m)
+
+        return lax.map(one, (key, k), batch_size=batch if batch > 1 else None), True
+
+    return draws
+
+
 def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     """``n`` draws of tan(theta/2) for one chunk; ``k`` has size 1 or ``n``.
 
@@ -358,9 +397,12 @@ def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jn
         w, acc = _proposals(u, u2, params)
         rank, count = _prefix_count(acc)
         # filled < length, so accepted proposals land below length + block; rejected ones
-        # go to the spare slot `size`. The barrier keeps XLA from fusing the index
-        # computation into the (scalar) scatter loop.
-        pos, w = lax.optimization_barrier((jnp.where(acc, filled + rank, size), w))
+        # go to the spare slot `size`. (Under vmap the body also runs for chunks already
+        # full, whose writes are discarded: the bound keeps them in bounds.) The barrier
+        # keeps XLA from fusing the index computation into the (scalar) scatter loop.
+        dest = filled + rank
+        pos = jnp.where(acc & (dest < size), dest, size)
+        pos, w = lax.optimization_barrier((pos, w))
         return i + 1, filled + count, out.at[pos].set(w, mode="promise_in_bounds")
 
     out = jnp.full((size + 1,), jnp.nan, dtype)
@@ -553,7 +595,7 @@ def _sample(key, loc, concentration, shape: tuple[int, ...]) -> jnp.ndarray:
     else:
         nd = len(shape)
         kg = k.reshape((1,) * (nd - k.ndim) + k.shape).transpose(perm).reshape(-1)
-        w = _standard_draws(key, kg, m).reshape([shape[i] for i in perm])
+        w = _mapped_draws(m)(key, kg).reshape([shape[i] for i in perm])
         if perm != list(range(nd)):
             w = w.transpose([perm.index(i) for i in range(nd)])
         theta = 2.0 * atan(w)

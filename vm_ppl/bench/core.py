@@ -11,8 +11,11 @@ versions: sampler throughput for k in {0.5, 5, 50} with one shared concentration
 broadcast to (1000, n/1000), the posterior-predictive shape), each against
 ``numpy.random.Generator.vonmises`` and ``numpyro.distributions.VonMises`` (ratios of
 medians, and the interquartile range of the per-rep ratio to NumPy); the first-call
-time of the sampler (trace + compile + run); and ``jax.value_and_grad`` of the summed
-log-density over ``n`` observations (shared concentration, per-observation loc).
+time of the sampler (trace + compile + run); ``jax.value_and_grad`` of the summed
+log-density over ``n`` observations (shared concentration, per-observation loc); and
+the block size of the shared-concentration stream (``--blocks``, default 4096 8192
+16384): one chunk of the stream at k = 5, float32, each block size against the
+default ``vm_ppl.sampling._BLOCK``, interleaved (ratio of times, median and IQR).
 """
 
 from __future__ import annotations
@@ -34,10 +37,49 @@ def _once_ms(fn, *args) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
+def block_rows(n: int, reps: int, blocks: list[int]) -> list[dict]:
+    """Time one chunk (``min(n, _CHUNK)`` draws, k = 5, float32) of the shared-k stream
+    for each block size in ``blocks`` and the default ``_BLOCK``, interleaved; each row
+    has the median time and the median and IQR of its per-rep ratio to the default."""
+    from vm_ppl import sampling
+
+    length = min(n, sampling._CHUNK)
+    k5 = jnp.float32(5.0)
+    chunk = {
+        b: jax.jit(lambda key, k, b=b: sampling._stream_chunk(key, k, length, b))
+        for b in sorted(set(blocks) | {sampling._BLOCK})
+    }
+    for f in chunk.values():
+        jax.block_until_ready(f(jax.random.key(0), k5))
+    t = {b: [] for b in chunk}
+    keys = iter(jax.random.split(jax.random.key(2), len(chunk) * reps))
+    for _ in range(reps):
+        for b, f in chunk.items():
+            t[b].append(_once_ms(f, next(keys), k5))
+    base = np.asarray(t[sampling._BLOCK])
+    rows = []
+    for b, v in t.items():
+        ratio = np.asarray(v) / base
+        rows.append(
+            {
+                "block": b,
+                "chunk": length,
+                "ms": float(np.median(v)),
+                "vs_default": float(np.median(ratio)),
+                "vs_default_iqr": [
+                    float(np.percentile(ratio, 25)),
+                    float(np.percentile(ratio, 75)),
+                ],
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     import numpyro.distributions as nd
 
     import vm_ppl
+    from vm_ppl import sampling
 
     from .throughput import cpu_info, versions
 
@@ -45,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--blocks", type=int, nargs="*", default=[4096, 8192, 16384])
     args = parser.parse_args(argv)
     n, reps = args.n, args.reps
     rng = np.random.default_rng(0)
@@ -141,6 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
     lp["vs_numpyro"] = lp["numpyro_ms"] / lp["vm_ppl_ms"]
     results["value_and_grad"] = lp
 
+    results["blocks"] = block_rows(n, 3 * reps, args.blocks)
+    length = results["blocks"][0]["chunk"]
+
     cpu = results["cpu"]
     lines = [
         f"{results['date']}; CPU: {cpu.get('Model name', '?')}, {cpu.get('CPU(s)', '?')} CPUs, "
@@ -172,6 +218,21 @@ def main(argv: list[str] | None = None) -> dict:
         f"| n = {n}, shared k, per-obs loc | {lp['vm_ppl_ms']:.1f} | {lp['numpyro_ms']:.1f} | "
         f"{lp['vs_numpyro']:.2f} |",
     ]
+    lines += [
+        "",
+        f"Block size of the shared-k stream (one chunk of {length} draws, k = 5, float32, "
+        f"median of {3 * reps} interleaved reps; default {sampling._BLOCK}):",
+        "",
+        "| block | working set KiB (~23 B/proposal) | ms per chunk | time / default "
+        "(IQR over reps) |",
+        "|---|---|---|---|",
+    ]
+    for r in results["blocks"]:
+        lo, hi = r["vs_default_iqr"]
+        lines.append(
+            f"| {r['block']} | {r['block'] * 23 / 1024:.0f} | {r['ms']:.2f} | "
+            f"{r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |"
+        )
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as fh:
