@@ -27,9 +27,11 @@ TWO_PI = 2.0 * np.pi
 FIT = {"draws": 1000, "tune": 500, "chains": 2, "cores": 1, "progressbar": False}
 QUICK = {"draws": 100, "tune": 100, "chains": 2, "cores": 1, "progressbar": False}
 # The same priors for both families, so the posteriors must agree (kappa: our default).
-PRIORS = {"Intercept": bmb.Prior("Normal", mu=0.0, sigma=1.0),
-          "x": bmb.Prior("Normal", mu=0.0, sigma=1.0),
-          "kappa": bmb.Prior("LogNormal", mu=1.0, sigma=2.0)}
+PRIORS = {
+    "Intercept": bmb.Prior("Normal", mu=0.0, sigma=1.0),
+    "x": bmb.Prior("Normal", mu=0.0, sigma=1.0),
+    "kappa": bmb.Prior("LogNormal", mu=1.0, sigma=2.0),
+}
 PARAMS = ("Intercept", "x", "kappa")
 
 
@@ -50,8 +52,9 @@ def _fit(df, family, link, seed, **kw):
 def _agree(a, b, names=PARAMS):
     for name in names:
         ma, mb = (float(i.posterior[name].mean()) for i in (a, b))
-        ea, eb = (float(az.mcse(i.posterior[name], method="mean").to_array().squeeze())
-                  for i in (a, b))
+        ea, eb = (
+            float(az.mcse(i.posterior[name], method="mean").to_array().squeeze()) for i in (a, b)
+        )
         assert abs(ma - mb) < 4.0 * np.hypot(ea, eb), (name, ma, mb, ea, eb)
 
 
@@ -86,8 +89,13 @@ def test_shifted_data_same_posterior_builtin_fails(moderate):
     _agree(ours, shifted)
     # The built-in family: the log-likelihood of the shifted data is -inf at every point
     # (pm.VonMises is -inf outside [-pi, pi]), so pm.sample cannot start.
-    builtin = bmb.Model("y ~ x", shifted_df, family="vonmises",
-                        link="tan_2" if link == "tan_half" else "identity", priors=PRIORS)
+    builtin = bmb.Model(
+        "y ~ x",
+        shifted_df,
+        family="vonmises",
+        link="tan_2" if link == "tan_half" else "identity",
+        priors=PRIORS,
+    )
     builtin.build()
     assert builtin.backend.model.point_logps()["y"] == -np.inf
 
@@ -104,8 +112,7 @@ def test_likelihood_against_scipy(moderate):
     expected = stats.vonmises.logpdf(df["y"].to_numpy(), kappa, loc=mu).sum()
     for model in (ours_model, shifted_model):
         pm_model = model.backend.model
-        f = pm_model.compile_fn(pm_model.logp(vars=pm_model.observed_RVs),
-                                on_unused_input="ignore")
+        f = pm_model.compile_fn(pm_model.logp(vars=pm_model.observed_RVs), on_unused_input="ignore")
         got = f({"Intercept": b0, "x": b1, "kappa_log__": np.log(kappa)})
         assert got == pytest.approx(expected, rel=1e-12)
 
@@ -151,8 +158,9 @@ def test_large_kappa_builtin_fails_ours_recovers(concentrated):
     for k in (720.0, KAPPA_BIG, 1e4):
         assert ref_logp({**point, "kappa_log__": np.log(k)}) == -np.inf
         assert np.isfinite(our_logp({**point, "kappa_log__": np.log(k)}))
-    assert (our_logp({**point, "kappa_log__": np.log(KAPPA_BIG)})
-            > our_logp({**point, "kappa_log__": np.log(700.0)}))
+    assert our_logp({**point, "kappa_log__": np.log(KAPPA_BIG)}) > our_logp(
+        {**point, "kappa_log__": np.log(700.0)}
+    )
     # Ours: the truth inside the central 95 % interval, the whole interval above the
     # built-in's wall; chains agree.
     k = ours.posterior["kappa"].to_numpy().ravel()
@@ -177,8 +185,11 @@ def grouped_data():
 
 @pytest.mark.parametrize("method", ["pymc", "numpyro", "nutpie"])
 def test_group_term_kappa_formula_every_sampler(grouped_data, method):
-    model = bmb.Model(bmb.Formula("y ~ x + (1|station)", "kappa ~ z"), grouped_data,
-                      family=von_mises_family("tan_half"))
+    model = bmb.Model(
+        bmb.Formula("y ~ x + (1|station)", "kappa ~ z"),
+        grouped_data,
+        family=von_mises_family("tan_half"),
+    )
     idata = model.fit(inference_method=method, random_seed=12, **QUICK)
     post = idata.posterior
     assert post["1|station"].shape[-1] == 4

@@ -230,17 +230,30 @@ def test_nutpie_kernel_bench_rows():
 def test_throughput_devices_predictive_scale(tmp_path):
     # tiny sizes: 2 host devices (in a subprocess), a 4 x 200 posterior predictive, 10^4
     res = throughput.run_throughput(
-        tmp_path, ns=[], kappas=[2.0], reps=1, dtype="float32",
-        tasks=("devices", "predictive", "scale"), devices=(2,), device_n=4 * 65536,
-        predictive=(4, 200), scale_ns=(10**4,))
+        tmp_path,
+        ns=[],
+        kappas=[2.0],
+        reps=1,
+        dtype="float32",
+        tasks=("devices", "predictive", "scale"),
+        devices=(2,),
+        device_n=4 * 65536,
+        predictive=(4, 200),
+        scale_ns=(10**4,),
+    )
     rows = res["rows"]
     sharded = [r for r in rows if r["task"].endswith("sharded")]
     assert {r["task"] for r in sharded} == {"sample sharded", "sample-grouped sharded"}
-    assert all("error" not in r and r["shard_devices"] == 2 and r["per_s"] > 0
-               for r in sharded), sharded
+    assert all("error" not in r and r["shard_devices"] == 2 and r["per_s"] > 0 for r in sharded), (
+        sharded
+    )
     pred = {r["implementation"]: r for r in rows if r["task"].startswith("predictive")}
-    assert {"vm_ppl.numpyro.VonMises", "numpyro VonMises", "vm_ppl.pymc.VonMises",
-            "pm.VonMises"} <= set(pred)
+    assert {
+        "vm_ppl.numpyro.VonMises",
+        "numpyro VonMises",
+        "vm_ppl.pymc.VonMises",
+        "pm.VonMises",
+    } <= set(pred)
     assert "error" not in pred["vm_ppl.numpyro.VonMises"]
     assert "error" not in pred["vm_ppl.pymc.VonMises"]
     scale = [r for r in rows if r["task"].startswith("scale")]

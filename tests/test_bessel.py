@@ -14,8 +14,31 @@ from vm_ppl.bessel import (
     one_minus_bessel_ratio,
 )
 
-XS = [0.0, 1e-8, 1e-4, 0.1, 0.5, 0.999, 1.0, 2.0, 5.0, 9.9, 10.1, 19.9, 20.1, 24.9, 25.1, 50.0,
-      88.0, 100.0, 714.0, 1e3, 1e4, 1e6, 1e8]
+XS = [
+    0.0,
+    1e-8,
+    1e-4,
+    0.1,
+    0.5,
+    0.999,
+    1.0,
+    2.0,
+    5.0,
+    9.9,
+    10.1,
+    19.9,
+    20.1,
+    24.9,
+    25.1,
+    50.0,
+    88.0,
+    100.0,
+    714.0,
+    1e3,
+    1e4,
+    1e6,
+    1e8,
+]
 
 # Max relative error allowed, per dtype: log_i0, A, 1 - A, A'. A' is a difference of
 # O(1) terms below the asymptotic switch (x < 25 / 10), hence the looser bound there.
@@ -37,8 +60,9 @@ def _reference(x: float) -> tuple:
 @pytest.fixture(scope="module")
 def refs():
     mp.mp.dps = 40
-    return {name: [_reference(float(np.array(x, name))) for x in XS]
-            for name in ("float32", "float64")}
+    return {
+        name: [_reference(float(np.array(x, name))) for x in XS] for name in ("float32", "float64")
+    }
 
 
 def test_against_mpmath(dtype, refs):
@@ -115,8 +139,13 @@ DENSE_MEASURED = {  # log_i0, A, 1 - A, A'
 
 
 def test_dense_against_mpmath(dtype):
-    xs = np.concatenate([np.linspace(0.0, 30.0, 1201), np.geomspace(30.0, 1e8, 200),
-                         [1e-4, 2.9999, 3.0, 9.99, 10.0, 10.01, 19.99, 20.0, 20.01]])
+    xs = np.concatenate(
+        [
+            np.linspace(0.0, 30.0, 1201),
+            np.geomspace(30.0, 1e8, 200),
+            [1e-4, 2.9999, 3.0, 9.99, 10.0, 10.01, 19.99, 20.0, 20.01],
+        ]
+    )
     xs = xs.astype(dtype)
     funcs = (log_i0, bessel_ratio, one_minus_bessel_ratio, bessel_ratio_derivative)
     refs = np.array([_reference(float(x)) for x in xs])

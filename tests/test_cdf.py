@@ -20,7 +20,6 @@ from vm_ppl.cdf import cdf, icdf
 cdf_module = importlib.import_module("vm_ppl.cdf")
 
 
-
 def _bucketed(fun):
     """jit(fun) on flattened arguments padded to a few fixed lengths.
 
@@ -51,12 +50,32 @@ icdf_grads = _bucketed(jax.vmap(jax.grad(icdf, argnums=(0, 1, 2))))  # (dq, dloc
 def cdf_dk(x, loc, k):
     return cdf_grads(x, loc, k)[2]
 
+
 # Concentrations from the issue, plus both sides of the float32 (10.5) and float64 (50)
 # switch points.
-KAPPAS = [0.0, 1e-8, 1e-3, 0.1, 1.0, 5.0, 10.0, 10.49, 10.5, 10.51, 20.0, 49.99, 50.0,
-          50.01, 100.0, 500.0, 1e3, 1e4, 1e6, 1e8]
-KAPPAS_GRAD = [0.0, 1e-3, 1.0, 5.0, 10.4, 10.5, 10.6, 20.0, 49.9, 50.0, 50.1, 100.0, 1e3,
-               1e6, 1e8]
+KAPPAS = [
+    0.0,
+    1e-8,
+    1e-3,
+    0.1,
+    1.0,
+    5.0,
+    10.0,
+    10.49,
+    10.5,
+    10.51,
+    20.0,
+    49.99,
+    50.0,
+    50.01,
+    100.0,
+    500.0,
+    1e3,
+    1e4,
+    1e6,
+    1e8,
+]
+KAPPAS_GRAD = [0.0, 1e-3, 1.0, 5.0, 10.4, 10.5, 10.6, 20.0, 49.9, 50.0, 50.1, 100.0, 1e3, 1e6, 1e8]
 
 
 @pytest.fixture
@@ -189,10 +208,12 @@ def test_periodic_convention(x64, k):
 def test_monotone(dtype, k):
     with jax.enable_x64(dtype == "float64"):
         # Dense grid over three turns, plus a zoom on the bump.
-        x = jnp.concatenate([
-            jnp.linspace(-3 * np.pi, 3 * np.pi, 20001, dtype=dtype),
-            jnp.linspace(-12, 12, 4001, dtype=dtype) / np.sqrt(max(k, 1.0)),
-        ])
+        x = jnp.concatenate(
+            [
+                jnp.linspace(-3 * np.pi, 3 * np.pi, 20001, dtype=dtype),
+                jnp.linspace(-12, 12, 4001, dtype=dtype) / np.sqrt(max(k, 1.0)),
+            ]
+        )
         x = jnp.sort(x)
         f = jcdf(x, 0.0, jnp.asarray(k, dtype))
         d = jnp.diff(f)
@@ -298,15 +319,21 @@ def test_grad_finite_at_switch_and_second_order(x64):
     dxdk = _bucketed(jax.vmap(jax.grad(jax.grad(cdf, argnums=0), argnums=2)))(x, 0.0, k)
     a = scipy.special.i1e(k) / scipy.special.i0e(k)
     p = pdf_np(np.asarray(x), 0.0, k)
-    np.testing.assert_allclose(dxdk, p * ((1 - a) - 2 * np.sin(np.asarray(x) / 2) ** 2),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        dxdk, p * ((1 - a) - 2 * np.sin(np.asarray(x) / 2) ** 2), rtol=1e-10, atol=1e-14
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Inverse
 
-Q_GRID = np.concatenate([[0.0, 1e-12, 1e-9, 1e-6, 1e-3], np.linspace(0.01, 0.99, 99),
-                         [1 - 1e-3, 1 - 1e-6, 1 - 1e-9, 1 - 1e-12, 1.0]])
+Q_GRID = np.concatenate(
+    [
+        [0.0, 1e-12, 1e-9, 1e-6, 1e-3],
+        np.linspace(0.01, 0.99, 99),
+        [1 - 1e-3, 1 - 1e-6, 1 - 1e-9, 1 - 1e-12, 1.0],
+    ]
+)
 
 
 @pytest.mark.parametrize("k", KAPPAS)
@@ -366,10 +393,51 @@ ROUND_TRIP_MEASURED = {"float64": 1.6e-16, "float32": 6.0e-8}
 
 def test_icdf_round_trip_grid_to_denormals(dtype):
     fi = np.finfo(np.dtype(dtype))
-    qs = np.array([0.0, float(fi.smallest_subnormal), float(fi.tiny), 1e-300, 1e-100, 1e-40,
-                   1e-20, 1e-12, 1e-7, 1e-4, 0.01, 0.3, 0.5, 0.7, 0.99, 1 - 1e-7, 1 - 1e-12, 1.0])
-    ks = np.array([0.0, 1e-9, 0.3, 0.99, 1.0, 3.0, 10.0, 10.4, 10.6, 30.0, 49.0, 51.0, 100.0,
-                   1e3, 1e5, 1e8, 1e15, 1e250, 3e38])
+    qs = np.array(
+        [
+            0.0,
+            float(fi.smallest_subnormal),
+            float(fi.tiny),
+            1e-300,
+            1e-100,
+            1e-40,
+            1e-20,
+            1e-12,
+            1e-7,
+            1e-4,
+            0.01,
+            0.3,
+            0.5,
+            0.7,
+            0.99,
+            1 - 1e-7,
+            1 - 1e-12,
+            1.0,
+        ]
+    )
+    ks = np.array(
+        [
+            0.0,
+            1e-9,
+            0.3,
+            0.99,
+            1.0,
+            3.0,
+            10.0,
+            10.4,
+            10.6,
+            30.0,
+            49.0,
+            51.0,
+            100.0,
+            1e3,
+            1e5,
+            1e8,
+            1e15,
+            1e250,
+            3e38,
+        ]
+    )
     qs = qs[(qs == 0) | (qs >= float(fi.smallest_subnormal))].astype(dtype)
     ks = ks[ks < float(fi.max)].astype(dtype)
     q, k = (jnp.asarray(a) for a in np.meshgrid(qs, ks))

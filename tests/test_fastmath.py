@@ -116,11 +116,15 @@ def _angle_grid(dtype) -> np.ndarray:
     lim = 1e4 if dtype is np.float64 else 200.0
     k = np.arange(-int(lim / np.pi), int(lim / np.pi) + 1)
     near = (k * np.pi).astype(dtype)  # near multiples of pi: r ~ 0 or r ~ +-pi
-    d = np.concatenate([
-        np.linspace(-lim, lim, 10_001).astype(dtype),
-        near, np.nextafter(near, dtype(np.inf)), np.nextafter(near, dtype(-np.inf)),
-        np.array([0.0, -0.0, 1e-30, -1e-30, np.pi, -np.pi, 2 * np.pi], dtype=dtype),
-    ])
+    d = np.concatenate(
+        [
+            np.linspace(-lim, lim, 10_001).astype(dtype),
+            near,
+            np.nextafter(near, dtype(np.inf)),
+            np.nextafter(near, dtype(-np.inf)),
+            np.array([0.0, -0.0, 1e-30, -1e-30, np.pi, -np.pi, 2 * np.pi], dtype=dtype),
+        ]
+    )
     # No subnormals: XLA on CPU flushes them to zero.
     return d[(d == 0) | (np.abs(d) >= np.finfo(dtype).tiny)]
 
@@ -155,19 +159,29 @@ def test_reduce_angle_special(dtype):
 def _small_edges(dtype) -> np.ndarray:
     # No subnormals: XLA on CPU flushes them to zero (as for jnp.sin etc).
     tiny = np.finfo(dtype).tiny
-    return np.array([tiny, -tiny, 4 * tiny, 1e-30, -1e-30, 1e-20, 1e-8, -1e-8],
-                    dtype=dtype)
+    return np.array([tiny, -tiny, 4 * tiny, 1e-30, -1e-30, 1e-20, 1e-8, -1e-8], dtype=dtype)
 
 
 def test_sincos(dtype):
     pio2 = dtype(np.pi / 2)
     pio4 = dtype(np.pi / 4)
-    h = np.concatenate([
-        np.linspace(-pio2, pio2, 10_001, dtype=dtype),
-        _small_edges(dtype),
-        np.array([pio2, -pio2, _nextafter(pio2, 0, dtype), pio4, _nextafter(pio4, 1, dtype),
-                  _nextafter(pio4, 0, dtype)], dtype=dtype),
-    ])
+    h = np.concatenate(
+        [
+            np.linspace(-pio2, pio2, 10_001, dtype=dtype),
+            _small_edges(dtype),
+            np.array(
+                [
+                    pio2,
+                    -pio2,
+                    _nextafter(pio2, 0, dtype),
+                    pio4,
+                    _nextafter(pio4, 1, dtype),
+                    _nextafter(pio4, 0, dtype),
+                ],
+                dtype=dtype,
+            ),
+        ]
+    )
     s, c = (np.asarray(v) for v in fm.sincos(jnp.asarray(h)))
     assert s.dtype == dtype and c.dtype == dtype
     nz = h != 0
@@ -226,11 +240,18 @@ def test_half_angle_sincos_special(dtype):
 def test_tan_pi(dtype):
     half = dtype(0.5)
     q = dtype(0.25)
-    edges = [_nextafter(half, 0, dtype), q, _nextafter(q, 0, dtype), _nextafter(q, 1, dtype),
-             dtype(0.499999), dtype(1e-3)]
+    edges = [
+        _nextafter(half, 0, dtype),
+        q,
+        _nextafter(q, 0, dtype),
+        _nextafter(q, 1, dtype),
+        dtype(0.499999),
+        dtype(1e-3),
+    ]
     edges = np.array(edges + [-e for e in edges], dtype=dtype)
-    s = np.concatenate([np.linspace(-0.5, 0.5, 10_001, dtype=dtype)[1:-1],
-                        edges, _small_edges(dtype)])
+    s = np.concatenate(
+        [np.linspace(-0.5, 0.5, 10_001, dtype=dtype)[1:-1], edges, _small_edges(dtype)]
+    )
     s = s[s != 0]
     t = np.asarray(fm.tan_pi(jnp.asarray(s)))
     assert t.dtype == dtype
@@ -255,8 +276,14 @@ def test_atan(dtype):
     big = 1e300 if dtype is np.float64 else 1e37
     thr = [dtype(0.66), dtype(2.414213562373095), dtype(1.0), dtype(np.tan(np.pi / 8))]
     thr = thr + [_nextafter(t, np.inf, dtype) for t in thr] + [_nextafter(t, 0, dtype) for t in thr]
-    pos = np.concatenate([np.geomspace(1e-30, 1e30, 3_000), [big, np.finfo(dtype).max],
-                          _small_edges(dtype)[_small_edges(dtype) > 0], thr]).astype(dtype)
+    pos = np.concatenate(
+        [
+            np.geomspace(1e-30, 1e30, 3_000),
+            [big, np.finfo(dtype).max],
+            _small_edges(dtype)[_small_edges(dtype) > 0],
+            thr,
+        ]
+    ).astype(dtype)
     w = np.concatenate([np.linspace(-10, 10, 4_000, dtype=dtype), pos, -pos])
     w = w[w != 0]
     a = np.asarray(fm.atan(jnp.asarray(w)))
@@ -296,8 +323,13 @@ def test_dtype_follows_input():
 
 def test_jit_vmap_match_eager(dtype):
     x = jnp.asarray(np.linspace(-0.49, 0.49, 64).reshape(8, 8), dtype=dtype)
-    for f in (_fm.tan_pi, _fm.atan, _fm.reduce_angle, lambda v: _fm.sincos(v)[1],
-              lambda v: _fm.half_angle_sincos(10 * v)[0]):
+    for f in (
+        _fm.tan_pi,
+        _fm.atan,
+        _fm.reduce_angle,
+        lambda v: _fm.sincos(v)[1],
+        lambda v: _fm.half_angle_sincos(10 * v)[0],
+    ):
         want = np.asarray(jax.jit(f)(x))
         np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(f))(x)), want)
         np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(jax.vmap(f)))(x)), want)

@@ -34,9 +34,18 @@ def test_notebook_runs(path, monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)  # each notebook sets its own device count
     nb = nbformat.read(path, as_version=4)
     # "python3" is ipykernel's native kernel: the interpreter running the tests
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"

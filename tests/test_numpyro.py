@@ -109,8 +109,9 @@ def test_log_prob_gradients_vs_finite_differences(case, x64):
     # Each term is O(1) (d/dkappa) or O(kappa) (d/dloc); float64 rounding of cos(x - mu)
     # at kappa = 1e6 gives ~1e-10 in kappa sin(x - mu).
     np.testing.assert_allclose(g_k, reduce_to(d_k, np.shape(kn)), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(g_loc, reduce_to(d_loc, np.shape(locn)), rtol=1e-9,
-                               atol=1e-9 * (1 + float(np.max(kn))))
+    np.testing.assert_allclose(
+        g_loc, reduce_to(d_loc, np.shape(locn)), rtol=1e-9, atol=1e-9 * (1 + float(np.max(kn)))
+    )
 
 
 def test_sample_moments(case):
@@ -165,8 +166,9 @@ def test_any_window_with_validation(x64):
     assert np.all(err_ours <= err_builtin + 1e-12), (err_ours, err_builtin)
 
 
-@pytest.mark.parametrize("loc,k", [(0.0, 0.0), (0.0, -1.0), (0.0, np.nan), (0.0, np.inf),
-                                   (np.nan, 1.0), (np.inf, 1.0)])
+@pytest.mark.parametrize(
+    "loc,k", [(0.0, 0.0), (0.0, -1.0), (0.0, np.nan), (0.0, np.inf), (np.nan, 1.0), (np.inf, 1.0)]
+)
 def test_validation_errors_name_the_parameter(loc, k):
     name = "concentration" if np.isfinite(loc) else "loc"
     with pytest.raises(ValueError, match=name):
@@ -185,8 +187,10 @@ def test_float32_large_concentration_does_not_collapse():
 
 
 def _summary_rhat(mcmc):
-    return {k: float(np.max(v["r_hat"])) for k, v in
-            summary(mcmc.get_samples(group_by_chain=True)).items()}
+    return {
+        k: float(np.max(v["r_hat"]))
+        for k, v in summary(mcmc.get_samples(group_by_chain=True)).items()
+    }
 
 
 def test_latent_direction_at_pi_without_reparam():
@@ -200,8 +204,14 @@ def test_latent_direction_at_pi_without_reparam():
     x = np.asarray(vm_sample(jax.random.key(2), 0.0, 4.0, shape=(50,)), np.float64)
     x = x - np.angle(np.mean(np.exp(1j * x)))
     y = np.angle(np.exp(1j * (np.pi + x)))
-    mcmc = MCMC(NUTS(model), num_warmup=400, num_samples=800, num_chains=4,
-                chain_method="vectorized", progress_bar=False)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=400,
+        num_samples=800,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.key(0), y)
     mu = np.asarray(mcmc.get_samples()["mu"])
     assert np.all((mu >= -np.pi) & (mu < np.pi))
@@ -231,11 +241,10 @@ def test_circular_reparam_accepts_our_support():
 
     params = {"mu_unwrapped": jnp.array(2.5 + 2 * np.pi)}
     for dist_cls in (VonMises, nd.VonMises):
-        got, _ = log_density(handlers.reparam(model, config={"mu": CircularReparam()}),
-                             (y, dist_cls), {}, params)
-        want = float(
-            nd.VonMises(0.0, 0.1).log_prob(2.5) + nd.VonMises(2.5, 4.0).log_prob(y).sum()
+        got, _ = log_density(
+            handlers.reparam(model, config={"mu": CircularReparam()}), (y, dist_cls), {}, params
         )
+        want = float(nd.VonMises(0.0, 0.1).log_prob(2.5) + nd.VonMises(2.5, 4.0).log_prob(y).sum())
         np.testing.assert_allclose(got, want, rtol=1e-5)
     upstream = handlers.reparam(model, config={"mu": NumPyroCircularReparam()})
     got, _ = log_density(upstream, (y, nd.VonMises), {}, params)
@@ -253,8 +262,14 @@ def test_nuts_recovers_parameters_4_chains():
         kappa = numpyro.sample("kappa", nd.Gamma(2.0, 0.2))
         numpyro.sample("y", VonMises(mu, kappa), obs=y)
 
-    mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=1000, num_chains=4,
-                chain_method="vectorized", progress_bar=False)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=500,
+        num_samples=1000,
+        num_chains=4,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.key(3), y)
     rhat = _summary_rhat(mcmc)
     assert max(rhat.values()) < 1.01, rhat
@@ -266,8 +281,11 @@ def test_nuts_recovers_parameters_4_chains():
 def test_mixture_same_family_recovered_by_nuts():
     key = jax.random.key(11)
     comp = jax.random.bernoulli(key, 0.3, (600,))
-    y = jnp.where(comp, vm_sample(jax.random.key(12), -1.5, 8.0, shape=(600,)),
-                  vm_sample(jax.random.key(13), 1.5, 4.0, shape=(600,)))
+    y = jnp.where(
+        comp,
+        vm_sample(jax.random.key(12), -1.5, 8.0, shape=(600,)),
+        vm_sample(jax.random.key(13), 1.5, 4.0, shape=(600,)),
+    )
 
     def model(y):
         w = numpyro.sample("w", nd.Dirichlet(jnp.ones(2)))
@@ -277,17 +295,29 @@ def test_mixture_same_family_recovered_by_nuts():
         mix = nd.MixtureSameFamily(nd.Categorical(w), VonMises(locs, kappa))
         numpyro.sample("y", mix, obs=y)
 
-    init = init_to_value(values={"locs": jnp.array([-1.0, 1.0]), "w": jnp.array([0.5, 0.5]),
-                                 "kappa": jnp.array([3.0, 3.0])})
-    mcmc = MCMC(NUTS(model, init_strategy=init), num_warmup=400, num_samples=400,
-                num_chains=2, chain_method="vectorized", progress_bar=False)
+    init = init_to_value(
+        values={
+            "locs": jnp.array([-1.0, 1.0]),
+            "w": jnp.array([0.5, 0.5]),
+            "kappa": jnp.array([3.0, 3.0]),
+        }
+    )
+    mcmc = MCMC(
+        NUTS(model, init_strategy=init),
+        num_warmup=400,
+        num_samples=400,
+        num_chains=2,
+        chain_method="vectorized",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.key(4), y)
     s = mcmc.get_samples()
     np.testing.assert_allclose(np.mean(s["w"], 0), [0.3, 0.7], atol=0.06)
     np.testing.assert_allclose(np.mean(s["locs"], 0), [-1.5, 1.5], atol=0.12)
     np.testing.assert_allclose(np.mean(s["kappa"], 0), [8.0, 4.0], rtol=0.3)
-    x = nd.MixtureSameFamily(nd.Categorical(jnp.array([0.5, 0.5])),
-                             VonMises(jnp.array([0.0, 2.0]), 3.0)).sample(key, (5,))
+    x = nd.MixtureSameFamily(
+        nd.Categorical(jnp.array([0.5, 0.5])), VonMises(jnp.array([0.0, 2.0]), 3.0)
+    ).sample(key, (5,))
     assert x.shape == (5,)
 
 
@@ -351,8 +381,9 @@ def test_circular_regression_recovers_and_predicts(chain_method):
     X = rng.normal(size=200)
     y = np.asarray(vm_sample(jax.random.key(1), 2.8 + 2 * np.arctan(1.5 * X), 8.0))
     y = np.mod(y, 2 * np.pi)
-    mcmc = fit_circular_regression(X, y, num_warmup=300, num_samples=300,
-                                   chain_method=chain_method, num_chains=2)
+    mcmc = fit_circular_regression(
+        X, y, num_warmup=300, num_samples=300, chain_method=chain_method, num_chains=2
+    )
     s = mcmc.get_samples()
     assert not mcmc.multimodality["multimodal"]
     assert abs(np.angle(np.exp(1j * (np.angle(np.mean(np.exp(1j * s["mu0"]))) - 2.8)))) < 0.1
@@ -367,8 +398,16 @@ def test_circular_regression_detects_mirrored_mode():
     X = rng.normal(size=300)
     y = np.asarray(vm_sample(jax.random.key(1), 2.8 + 2 * np.arctan(1.5 * X), 8.0))
     with pytest.warns(MultimodalPosteriorWarning):
-        mcmc = fit_circular_regression(X, y, init="prior", num_warmup=300, num_samples=300,
-                                       num_chains=4, chain_method="vectorized", seed=0)
+        mcmc = fit_circular_regression(
+            X,
+            y,
+            init="prior",
+            num_warmup=300,
+            num_samples=300,
+            num_chains=4,
+            chain_method="vectorized",
+            seed=0,
+        )
     assert mcmc.multimodality["multimodal"]
 
 

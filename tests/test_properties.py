@@ -17,34 +17,46 @@ def test_entropy_matches_scipy_and_quadrature(x64, k):
     ref = st.vonmises.entropy(k) if k > 0 else np.log(2 * np.pi)
     np.testing.assert_allclose(entropy(k), ref, rtol=1e-10)
     if k <= 40:
-        quad = si.quad(lambda t: -st.vonmises.pdf(t, k) * st.vonmises.logpdf(t, k),
-                       -np.pi, np.pi, epsabs=1e-13)[0]
+        quad = si.quad(
+            lambda t: -st.vonmises.pdf(t, k) * st.vonmises.logpdf(t, k), -np.pi, np.pi, epsabs=1e-13
+        )[0]
         np.testing.assert_allclose(entropy(k), quad, rtol=1e-9)
 
 
 def test_entropy_large_k_float32():
     """Asymptotically 0.5 log(2 pi e / k); finite and accurate in float32 at k = 1e8."""
     k = 1e8
-    np.testing.assert_allclose(entropy(jnp.float32(k)), 0.5 * np.log(2 * np.pi * np.e / k),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        entropy(jnp.float32(k)), 0.5 * np.log(2 * np.pi * np.e / k), rtol=1e-5
+    )
 
 
 def test_circular_variance(x64):
     ks = np.array([0.0, 0.5, 5.0, 1e3, 1e7])
-    np.testing.assert_allclose(circular_variance(ks)[:3], 1 - i1e(ks[:3]) / i0e(ks[:3]),
-                               rtol=1e-13)
+    np.testing.assert_allclose(circular_variance(ks)[:3], 1 - i1e(ks[:3]) / i0e(ks[:3]), rtol=1e-13)
     np.testing.assert_allclose(circular_variance(1e7), 1 / 2e7 + 1 / 8e14, rtol=1e-12)
 
 
 def _kl_quad(mp_, kp, mq, kq):
-    f = lambda t: st.vonmises.pdf(t, kp, loc=mp_) * (  # noqa: E731
-        st.vonmises.logpdf(t, kp, loc=mp_) - st.vonmises.logpdf(t, kq, loc=mq))
+    f = lambda t: (
+        st.vonmises.pdf(t, kp, loc=mp_)
+        * (  # noqa: E731
+            st.vonmises.logpdf(t, kp, loc=mp_) - st.vonmises.logpdf(t, kq, loc=mq)
+        )
+    )
     return si.quad(f, -np.pi, np.pi, epsabs=1e-13, limit=200)[0]
 
 
-@pytest.mark.parametrize("args", [(0.0, 1.0, 0.0, 1.0), (0.3, 2.0, -1.0, 0.5),
-                                  (2.0, 10.0, -2.5, 3.0), (0.0, 0.0, 1.0, 4.0),
-                                  (1.0, 20.0, 1.1, 25.0)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0.0, 1.0, 0.0, 1.0),
+        (0.3, 2.0, -1.0, 0.5),
+        (2.0, 10.0, -2.5, 3.0),
+        (0.0, 0.0, 1.0, 4.0),
+        (1.0, 20.0, 1.1, 25.0),
+    ],
+)
 def test_kl_matches_quadrature(x64, args):
     np.testing.assert_allclose(kl_divergence(*args), _kl_quad(*args), rtol=1e-8, atol=1e-12)
 
@@ -63,10 +75,10 @@ def test_bad_concentration(bad):
 def test_circular_summaries(x64):
     rng = np.random.default_rng(1)
     x = rng.vonmises(2.0, 3.0, size=500)
-    np.testing.assert_allclose(circular_mean(x), st.circmean(x, low=-np.pi, high=np.pi),
-                               rtol=1e-12)
-    np.testing.assert_allclose(mean_resultant_length(x),
-                               np.abs(np.mean(np.exp(1j * x))), rtol=1e-12)
+    np.testing.assert_allclose(circular_mean(x), st.circmean(x, low=-np.pi, high=np.pi), rtol=1e-12)
+    np.testing.assert_allclose(
+        mean_resultant_length(x), np.abs(np.mean(np.exp(1j * x))), rtol=1e-12
+    )
     # any window: shifting by 2 pi changes nothing
     np.testing.assert_allclose(circular_mean(x + 2 * np.pi), circular_mean(x), rtol=1e-12)
 

@@ -24,8 +24,9 @@ import vm_ppl
 JAX_X64 = True
 
 # PyTensor's PyTorch backend (torch is in the test extra; skipped, visibly, without it).
-PYTORCH = pytest.param("PYTORCH", marks=pytest.mark.skipif(find_spec("torch") is None,
-                                                          reason="torch is not installed"))
+PYTORCH = pytest.param(
+    "PYTORCH", marks=pytest.mark.skipif(find_spec("torch") is None, reason="torch is not installed")
+)
 BACKENDS = ["FAST_RUN", "NUMBA", "JAX", PYTORCH]
 
 
@@ -143,8 +144,11 @@ def test_logp_dlogp_graph_per_backend(vmp, mode):
         assert has_logp_op
         return
     if mode == "PYTORCH":
-        assert any(isinstance(n.op, vmp.ops.VonMisesElemwise)
-                   and n.op.scalar_op is vmp.ops.vonmises_logp_scalar for n in elemwise)
+        assert any(
+            isinstance(n.op, vmp.ops.VonMisesElemwise)
+            and n.op.scalar_op is vmp.ops.vonmises_logp_scalar
+            for n in elemwise
+        )
         return
     assert not has_logp_op
     per_angle = [n for n in elemwise if n.outputs[0].type.broadcastable == (False,)]
@@ -240,8 +244,10 @@ def _check_close(post, ref, names=("mu", "kappa"), circular=("mu", "mu0")):
         a, b = np.asarray(post[name]).ravel(), np.asarray(ref[name]).ravel()
         if name in circular:
             diff = np.angle(np.exp(1j * (_circ_mean(a) - _circ_mean(b))))
-            a, b = np.angle(np.exp(1j * (a - _circ_mean(a)))), np.angle(
-                np.exp(1j * (b - _circ_mean(b))))
+            a, b = (
+                np.angle(np.exp(1j * (a - _circ_mean(a)))),
+                np.angle(np.exp(1j * (b - _circ_mean(b)))),
+            )
         else:
             diff = a.mean() - b.mean()
         se = np.sqrt(a.var() / 100 + b.var() / 100)
@@ -257,25 +263,34 @@ def test_sample_default(reference_posterior):
 def _sample_numba_mode(model):
     with model, warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*object mode")
-        return pm.sample(**DRAWS, cores=1, random_seed=4, compile_kwargs={"mode": "NUMBA"},
-                         **QUIET).posterior
+        return pm.sample(
+            **DRAWS, cores=1, random_seed=4, compile_kwargs={"mode": "NUMBA"}, **QUIET
+        ).posterior
 
 
 def _sample_jax(model, nuts_sampler, **kwargs):
     with model, warnings.catch_warnings():
         # One CPU device: numpyro runs "parallel" chains sequentially, with a warning.
         warnings.filterwarnings("ignore", message="There are not enough devices")
-        return pm.sample(**DRAWS, nuts_sampler=nuts_sampler, random_seed=2,
-                         nuts_sampler_kwargs=kwargs, **QUIET).posterior
+        return pm.sample(
+            **DRAWS, nuts_sampler=nuts_sampler, random_seed=2, nuts_sampler_kwargs=kwargs, **QUIET
+        ).posterior
 
 
 def _sample_nutpie(model, backend, gradient_backend="pytensor"):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*object mode")
-        compiled = nutpie.compile_pymc_model(model, backend=backend,
-                                             gradient_backend=gradient_backend)
-    return nutpie.sample(compiled, draws=DRAWS["draws"], tune=DRAWS["tune"],
-                         chains=DRAWS["chains"], seed=3, progress_bar=False).posterior
+        compiled = nutpie.compile_pymc_model(
+            model, backend=backend, gradient_backend=gradient_backend
+        )
+    return nutpie.sample(
+        compiled,
+        draws=DRAWS["draws"],
+        tune=DRAWS["tune"],
+        chains=DRAWS["chains"],
+        seed=3,
+        progress_bar=False,
+    ).posterior
 
 
 SAMPLERS = {
@@ -309,14 +324,20 @@ def test_prior_and_posterior_predictive(vmp, reference_posterior):
     model = _wind_model(vmp)
     with model:
         prior = pm.sample_prior_predictive(50, random_seed=1)
-        post = pm.sample_posterior_predictive(reference_posterior.sel(draw=slice(0, 20)),
-                                              random_seed=1, progressbar=False)
+        post = pm.sample_posterior_predictive(
+            reference_posterior.sel(draw=slice(0, 20)), random_seed=1, progressbar=False
+        )
         post_jax = pm.sample_posterior_predictive(
-            reference_posterior.sel(draw=slice(0, 20)), random_seed=1, progressbar=False,
+            reference_posterior.sel(draw=slice(0, 20)),
+            random_seed=1,
+            progressbar=False,
             compile_kwargs={"mode": "JAX"},
         )
-    for y in (prior.prior_predictive["y"], post.posterior_predictive["y"],
-              post_jax.posterior_predictive["y"]):
+    for y in (
+        prior.prior_predictive["y"],
+        post.posterior_predictive["y"],
+        post_jax.posterior_predictive["y"],
+    ):
         assert np.all((y >= -np.pi) & (y < np.pi))
         assert y.shape[-1] == 310
 
@@ -348,8 +369,9 @@ def _milwaukee():
 @pytest.fixture(scope="module")
 def milwaukee_reference(vmp):
     X, y = _milwaukee()
-    _, idata = vmp.fit_circular_regression(X, y, draws=200, tune=200, chains=2, cores=1,
-                                           compute_convergence_checks=False)
+    _, idata = vmp.fit_circular_regression(
+        X, y, draws=200, tune=200, chains=2, cores=1, compute_convergence_checks=False
+    )
     return idata.posterior
 
 
@@ -364,10 +386,14 @@ def test_fit_circular_regression_milwaukee(milwaukee_reference):
 @pytest.mark.parametrize("sampler", [pytest.param("numpyro", marks=pytest.mark.slow), "nutpie"])
 def test_fit_circular_regression_samplers_agree(vmp, milwaukee_reference, sampler):
     X, y = _milwaukee()
-    kwargs = {"nuts_sampler_kwargs": {"chain_method": "vectorized"},
-              "compute_convergence_checks": False} if sampler == "numpyro" else {}
-    _, idata = vmp.fit_circular_regression(X, y, sampler=sampler, draws=200, tune=200,
-                                           chains=2, random_seed=5, **kwargs)
+    kwargs = (
+        {"nuts_sampler_kwargs": {"chain_method": "vectorized"}, "compute_convergence_checks": False}
+        if sampler == "numpyro"
+        else {}
+    )
+    _, idata = vmp.fit_circular_regression(
+        X, y, sampler=sampler, draws=200, tune=200, chains=2, random_seed=5, **kwargs
+    )
     post = idata.posterior
     post["beta1"] = post["beta"].isel(feature=0)
     ref = milwaukee_reference.assign(beta1=milwaukee_reference["beta"].isel(feature=0))
@@ -376,8 +402,10 @@ def test_fit_circular_regression_samplers_agree(vmp, milwaukee_reference, sample
 
 def test_detect_multimodality(vmp):
     rng = np.random.default_rng(0)
-    one = {"mu0": 0.1 * rng.standard_normal((4, 100)) + 3.1,
-           "beta": 0.1 * rng.standard_normal((4, 100, 1)) + 1.0}
+    one = {
+        "mu0": 0.1 * rng.standard_normal((4, 100)) + 3.1,
+        "beta": 0.1 * rng.standard_normal((4, 100, 1)) + 1.0,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not vmp.detect_multimodality(one)["multimodal"]  # mu0 straddles +-pi
@@ -430,8 +458,9 @@ def test_censored_on_data_in_zero_two_pi(vmp):
     upper = 5.0
     with pm.Model() as m:
         mu = pm.Normal("mu", 0.5, 1.0)
-        pm.Censored("y", vmp.VonMises.dist(mu, 2.0), lower=None, upper=upper,
-                    observed=np.minimum(y, upper))
+        pm.Censored(
+            "y", vmp.VonMises.dist(mu, 2.0), lower=None, upper=upper, observed=np.minimum(y, upper)
+        )
     logp = m.compile_logp()(m.initial_point())
     assert np.isfinite(logp)
 
@@ -460,8 +489,7 @@ def test_tan_half_link_rewrite_removes_arctan_and_agrees(vmp):
     # the rewrite clips t so that t^2 stays finite either way).
     from pytensor.scalar.basic import ArcTan, Composite
 
-    h = next(h for h in np.linspace(0.2, 1.3, 2000)
-             if 1.0 + (-1.0 / np.tan(h)) * np.tan(h) == 0.0)
+    h = next(h for h in np.linspace(0.2, 1.3, 2000) if 1.0 + (-1.0 / np.tan(h)) * np.tan(h) == 0.0)
     rng = np.random.default_rng(5)
     x = np.concatenate([rng.uniform(0, 2 * np.pi, 7), [0.3 + 2 * h, 0.3 + 2 * h]])
     e = np.concatenate([rng.standard_normal(7), [-1.0 / np.tan(h), -1.0 / np.tan(h) + 1e-15]])
@@ -469,15 +497,22 @@ def test_tan_half_link_rewrite_removes_arctan_and_agrees(vmp):
     for kappa in (0.3, 5.0, 1e4):
         ref[kappa] = [np.asarray(o) for o in _tan_half_link_graph(vmp, "JAX")(x, e, 0.3, kappa)]
         np.testing.assert_allclose(
-            ref[kappa][0], st.vonmises.logpdf(x, kappa, loc=0.3 + 2 * np.arctan(e)),
-            rtol=1e-9, atol=1e-9)
+            ref[kappa][0],
+            st.vonmises.logpdf(x, kappa, loc=0.3 + 2 * np.arctan(e)),
+            rtol=1e-9,
+            atol=1e-9,
+        )
     for mode in ("FAST_RUN", "NUMBA"):
         f = _tan_half_link_graph(vmp, mode)
-        inner = [type(n.op.scalar_op) for n in f.maker.fgraph.apply_nodes
-                 if hasattr(n.op, "scalar_op")]
-        inner += [type(m.op) for n in f.maker.fgraph.apply_nodes
-                  if isinstance(getattr(n.op, "scalar_op", None), Composite)
-                  for m in n.op.scalar_op.fgraph.apply_nodes]
+        inner = [
+            type(n.op.scalar_op) for n in f.maker.fgraph.apply_nodes if hasattr(n.op, "scalar_op")
+        ]
+        inner += [
+            type(m.op)
+            for n in f.maker.fgraph.apply_nodes
+            if isinstance(getattr(n.op, "scalar_op", None), Composite)
+            for m in n.op.scalar_op.fgraph.apply_nodes
+        ]
         assert ArcTan not in inner, mode
         for kappa, expected in ref.items():
             got = f(x, e, 0.3, kappa)
@@ -539,8 +574,12 @@ def test_pm_vonmises_graph_unchanged_by_import():
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-c", _GRAPHS_BEFORE_AFTER_IMPORT],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", _GRAPHS_BEFORE_AFTER_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0 and "unchanged" in res.stdout, res.stderr[-3000:]
 
 
@@ -571,17 +610,25 @@ def test_tan_half_fusion_on_jax(vmp, link):
     model = vmp.circular_regression_model(X, y, link=link)
     nodes = _jax_rewritten_logp(model).apply_nodes
     scalar_ops = {type(n.op.scalar_op) for n in nodes if hasattr(n.op, "scalar_op")}
-    scalar_ops |= {type(m.op) for n in nodes if isinstance(getattr(n.op, "scalar_op", None),
-                                                           Composite)
-                   for m in n.op.scalar_op.fgraph.apply_nodes}
+    scalar_ops |= {
+        type(m.op)
+        for n in nodes
+        if isinstance(getattr(n.op, "scalar_op", None), Composite)
+        for m in n.op.scalar_op.fgraph.apply_nodes
+    }
     if link == "tan_half":
         assert VonMisesTanHalfLogp in scalar_ops
         assert VonMisesLogp not in scalar_ops and ArcTan not in scalar_ops
     else:
         assert VonMisesLogp in scalar_ops and VonMisesTanHalfLogp not in scalar_ops
     point = model.initial_point()
-    point.update({"mu0_circular__": np.float64(2.0), "beta": np.array([0.6, -0.3]),
-                  "kappa_log__": np.float64(1.5)})
+    point.update(
+        {
+            "mu0_circular__": np.float64(2.0),
+            "beta": np.array([0.6, -0.3]),
+            "kappa_log__": np.float64(1.5),
+        }
+    )
     values = [np.asarray(point[v.name]) for v in model.value_vars]
     lp, grad = jax.value_and_grad(get_jaxified_logp(model))(values)  # (+logp)
     np.testing.assert_allclose(lp, model.compile_logp()(point), rtol=1e-12)

@@ -30,12 +30,14 @@ from vm_ppl.bessel import bessel_ratio_derivative, one_minus_bessel_ratio
 # PyTensor's JAX backend with float64 graphs runs with x64 (see conftest.py).
 JAX_X64 = True
 
-PYTORCH = pytest.param("PYTORCH", marks=pytest.mark.skipif(find_spec("torch") is None,
-                                                          reason="torch is not installed"))
+PYTORCH = pytest.param(
+    "PYTORCH", marks=pytest.mark.skipif(find_spec("torch") is None, reason="torch is not installed")
+)
 MODES = ["FAST_RUN", "NUMBA", "JAX", PYTORCH, "FAST_COMPILE"]
 
-KAPPAS = np.array([1e-8, 1e-3, 0.5, 0.99, 1.01, 2.0, 8.0, 19.9, 20.1, 49.9, 50.1, 700.0,
-                   1e4, 1e6, 1e8])
+KAPPAS = np.array(
+    [1e-8, 1e-3, 0.5, 0.99, 1.01, 2.0, 8.0, 19.9, 20.1, 49.9, 50.1, 700.0, 1e4, 1e6, 1e8]
+)
 SHIFTS = (-2 * np.pi, 0.0, 2 * np.pi)
 
 
@@ -121,9 +123,29 @@ def _a_second_derivative(k: float) -> float:
 
 
 ANGLE_DERIVATIVES = {"dlogp/dx", "dlogp/dmu", "d/dy", "d/dmu0", "d/deta"}
-NAMES = ["logp", "dlogp/dx", "dlogp/dmu", "dlogp/dk", "log_normaliser", "d/dk",
-         "1 - A", "d/dk", "A'", "d/dk", "cdf", "dcdf/dx", "dcdf/dmu", "icdf", "dicdf/dq",
-         "dicdf/dmu", "tan_half_logp", "d/dy", "d/dmu0", "d/deta", "d/dk"]
+NAMES = [
+    "logp",
+    "dlogp/dx",
+    "dlogp/dmu",
+    "dlogp/dk",
+    "log_normaliser",
+    "d/dk",
+    "1 - A",
+    "d/dk",
+    "A'",
+    "d/dk",
+    "cdf",
+    "dcdf/dx",
+    "dcdf/dmu",
+    "icdf",
+    "dicdf/dq",
+    "dicdf/dmu",
+    "tan_half_logp",
+    "d/dy",
+    "d/dmu0",
+    "d/deta",
+    "d/dk",
+]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -139,8 +161,7 @@ def test_every_op_on_every_backend_against_core(vmp, mode):
         assert np.all(np.isfinite(g)), (mode, name)
         # Relative 1e-9, and absolute 1e-9 on the scale of the term (k for the angle
         # derivatives of the densities, which are k sin d).
-        tol = 1e-9 * np.abs(r) + 1e-9 * (np.maximum(1.0, k) if name in ANGLE_DERIVATIVES
-                                          else 1.0)
+        tol = 1e-9 * np.abs(r) + 1e-9 * (np.maximum(1.0, k) if name in ANGLE_DERIVATIVES else 1.0)
         if name.startswith(("icdf", "dicdf/dq")):
             # The quantile is determined up to the cdf's absolute accuracy (~1e-16):
             # dx = 4e-16 dx/dq, which moves the density, hence dx/dq = 1/p, by k |sin| dx.

@@ -49,8 +49,7 @@ def _simulate(link="tan_half", *, n=160, n_groups=8, Z=True, group_kappa=True, s
             truth["sigma_kappa"] = 0.4
             log_kappa = log_kappa + truth["sigma_kappa"] * rng.standard_normal(n_groups)[groups]
     g = 2 * np.arctan(eta) if link == "tan_half" else eta
-    y = np.asarray(vm_ppl.sample(jax.random.key(seed + 1), truth["mu0"] + g,
-                                 np.exp(log_kappa)))
+    y = np.asarray(vm_ppl.sample(jax.random.key(seed + 1), truth["mu0"] + g, np.exp(log_kappa)))
     return X, y, kwargs, truth
 
 
@@ -83,8 +82,16 @@ def numpyro_fits():
         with warnings.catch_warnings():
             warnings.simplefilter("error", vn.MultimodalPosteriorWarning)
             mcmc = vn.fit_circular_regression(
-                X, y, link=link, num_warmup=200, num_samples=400, num_chains=4,
-                chain_method="vectorized", seed=1, predictive=True, **kwargs
+                X,
+                y,
+                link=link,
+                num_warmup=200,
+                num_samples=400,
+                num_chains=4,
+                chain_method="vectorized",
+                seed=1,
+                predictive=True,
+                **kwargs,
             )
         fits[name] = (mcmc, X, y, kwargs, truth)
     return fits
@@ -112,11 +119,15 @@ def test_numpyro_inference_data_predictive_and_loo(numpyro_fits):
     post = mcmc.get_samples()
     i = 17
     eta = X @ post["beta"][i] + post["sigma_mu"][i] * post["u_mu"][i][kwargs["groups"]]
-    log_k = (post["gamma0"][i] + kwargs["Z"] @ post["gamma"][i]
-             + post["sigma_kappa"][i] * post["u_kappa"][i][kwargs["groups"]])
+    log_k = (
+        post["gamma0"][i]
+        + kwargs["Z"] @ post["gamma"][i]
+        + post["sigma_kappa"][i] * post["u_kappa"][i][kwargs["groups"]]
+    )
     ref = stats.vonmises.logpdf(y, np.exp(log_k), loc=post["mu0"][i] + 2 * np.arctan(eta))
-    np.testing.assert_allclose(np.asarray(idata.log_likelihood["y"]).reshape(-1, y.size)[i],
-                               ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(idata.log_likelihood["y"]).reshape(-1, y.size)[i], ref, rtol=1e-4, atol=1e-4
+    )
     loo = az.loo(idata)
     assert np.isfinite(loo.elpd_loo)
 
@@ -151,8 +162,13 @@ def _ref_log_density(params, X, y, link, Z=None, groups=None, group_kappa=False)
     return lp + stats.vonmises.logpdf(y, kappa, loc=mu).sum()
 
 
-CONFIGS = [{}, {"Z": True}, {"groups": True}, {"Z": True, "groups": True, "group_kappa": True},
-           {"groups": True, "group_kappa": True}]
+CONFIGS = [
+    {},
+    {"Z": True},
+    {"groups": True},
+    {"Z": True, "groups": True, "group_kappa": True},
+    {"groups": True, "group_kappa": True},
+]
 
 
 @pytest.mark.parametrize("link", ["tan_half", "identity"])
@@ -188,8 +204,7 @@ def test_both_adapters_same_log_density(link, config, x64):
     else:
         params["kappa"] = 4.0
     ref = _ref_log_density(params, X, y, link, **kwargs)
-    lp_np = log_density(vn.circular_regression_model, (X, y), {"link": link, **kwargs},
-                        params)[0]
+    lp_np = log_density(vn.circular_regression_model, (X, y), {"link": link, **kwargs}, params)[0]
     model = vmp.circular_regression_model(X, y, link=link, **kwargs)
     assert {rv.name for rv in model.free_RVs} == set(params)
     point = {}
@@ -269,11 +284,18 @@ BAD = [
     ("y", {"y": _Y[:-1]}, r"y must have shape \(12,\)"),
     ("groups", {"groups": _with(_G, 4, np.nan)}, "groups contains a non-finite value at index 4"),
     ("groups", {"groups": _G[:-1]}, r"groups must have shape \(12,\)"),
-    ("groups", {"groups": _with(_G, 7, 1.5)}, "groups must be integer group indices, got 1.5 at "
-                                             "index 7"),
+    (
+        "groups",
+        {"groups": _with(_G, 7, 1.5)},
+        "groups must be integer group indices, got 1.5 at index 7",
+    ),
     ("groups", {"groups": _with(_G, 0, -1).astype(int)}, r"groups must lie in 0 \.\. 2"),
-    ("groups", {"groups": _G, "n_groups": 2}, r"groups must lie in 0 \.\. 1 \(n_groups = 2\), "
-                                               "got 2 at index 2"),
+    (
+        "groups",
+        {"groups": _G, "n_groups": 2},
+        r"groups must lie in 0 \.\. 1 \(n_groups = 2\), "
+        "got 2 at index 2",
+    ),
     ("groups", {"groups": _G.astype(str)}, "groups must be integer group indices"),
     ("group_kappa", {"group_kappa": True, "groups": None}, "group_kappa=True needs groups"),
 ]
@@ -284,18 +306,23 @@ def _call_all(adapter, kwargs):
     X, y = args.pop("X"), args.pop("y")
     calls = [lambda: adapter.circular_regression_model(X, y, **args)]
     if adapter is vn:
-        calls.append(lambda: vn.fit_circular_regression(X, y, num_warmup=2, num_samples=2,
-                                                        num_chains=1, **args))
+        calls.append(
+            lambda: vn.fit_circular_regression(
+                X, y, num_warmup=2, num_samples=2, num_chains=1, **args
+            )
+        )
     else:
-        calls.append(lambda: adapter.fit_circular_regression(X, y, draws=2, tune=2, chains=1,
-                                                             **args))
+        calls.append(
+            lambda: adapter.fit_circular_regression(X, y, draws=2, tune=2, chains=1, **args)
+        )
     if set(args) <= {"groups", "Z", "n_groups"}:
         calls.append(lambda: check_regression_data(X, y, **args))
     return calls
 
 
-@pytest.mark.parametrize("argument,kwargs,message", BAD,
-                         ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "argument,kwargs,message", BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
+)
 @pytest.mark.parametrize("framework", ["numpyro", "pymc"])
 def test_bad_input_names_the_argument(framework, argument, kwargs, message):
     if framework == "pymc":
@@ -321,5 +348,6 @@ def test_hierarchical_bench_models_are_the_same_model():
     point = ours.initial_point()
     rng = np.random.default_rng(0)
     point = {k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in point.items()}
-    np.testing.assert_allclose(ours.compile_logp()(point), builtin.compile_logp()(point),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        ours.compile_logp()(point), builtin.compile_logp()(point), rtol=1e-10
+    )

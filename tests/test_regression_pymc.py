@@ -24,8 +24,16 @@ def pymc_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error", vmp.MultimodalPosteriorWarning)
         model, idata = vmp.fit_circular_regression(
-            X, y, sampler="numpyro", draws=400, tune=200, chains=4, random_seed=1,
-            nuts_sampler_kwargs={"chain_method": "vectorized"}, predictive=True, **kwargs
+            X,
+            y,
+            sampler="numpyro",
+            draws=400,
+            tune=200,
+            chains=4,
+            random_seed=1,
+            nuts_sampler_kwargs={"chain_method": "vectorized"},
+            predictive=True,
+            **kwargs,
         )
     return model, idata, y, truth
 

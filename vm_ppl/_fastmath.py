@@ -86,33 +86,54 @@ def _consts(dtype: type) -> dict:
     ks = 8 if f64 else 4
     kc = 8 if f64 else 5
     # sin x = x * (1 + z * S(z)),  S(z) = sum_{k>=1} (-1)^k z^(k-1) / (2k+1)!
-    c["sin"] = tuple(dtype(float(Fraction((-1) ** k, factorial(2 * k + 1))))
-                     for k in range(1, ks + 1))
+    c["sin"] = tuple(
+        dtype(float(Fraction((-1) ** k, factorial(2 * k + 1)))) for k in range(1, ks + 1)
+    )
     # cos x = 1 + z * C(z),  C(z) = sum_{k>=1} (-1)^k z^(k-1) / (2k)!
-    c["cos"] = tuple(dtype(float(Fraction((-1) ** k, factorial(2 * k))))
-                     for k in range(1, kc + 1))
+    c["cos"] = tuple(dtype(float(Fraction((-1) ** k, factorial(2 * k)))) for k in range(1, kc + 1))
     # Same series in u = x/pi (for tan_pi, so pi*u is never rounded):
     # sin(pi u) = u * sum_{k>=0} (-1)^k pi^(2k+1) v^k / (2k+1)!,  v = u^2
-    c["sinpi"] = tuple(dtype(float((-1) ** k * _PI ** (2 * k + 1) / factorial(2 * k + 1)))
-                       for k in range(0, ks + 1))
+    c["sinpi"] = tuple(
+        dtype(float((-1) ** k * _PI ** (2 * k + 1) / factorial(2 * k + 1)))
+        for k in range(0, ks + 1)
+    )
     # cos(pi u) = 1 + v * sum_{k>=1} (-1)^k pi^(2k) v^(k-1) / (2k)!
-    c["cospi"] = tuple(dtype(float((-1) ** k * _PI ** (2 * k) / factorial(2 * k)))
-                       for k in range(1, kc + 1))
+    c["cospi"] = tuple(
+        dtype(float((-1) ** k * _PI ** (2 * k) / factorial(2 * k))) for k in range(1, kc + 1)
+    )
     # atan(x) = x * (1 + z * A(z)), z = x^2 in [0, 0.66^2].  A(z) interpolates
     # (atan(x)/x - 1)/z at Chebyshev nodes of [0, 0.4356] (near-minimax),
     # computed with mpmath at 50 digits and rounded to the dtype; see
     # tests/test_fastmath.py::_fit_atan, which regenerates and checks them.
     # Degree 14 (float64): 8.5e-18 max rel; degree 6 (float32): 7.7e-9 max rel.
     if f64:
-        atan_c = (-0.3333333333333333, 0.19999999999998458, -0.14285714285448603,
-                  0.1111111109298794, -0.09090908440859424, 0.07692293584058214,
-                  -0.0666646564159431, 0.0588037381846034, -0.05249245606674334,
-                  0.04690618976510973, -0.04078361874157361, 0.032440431711566076,
-                  -0.02124341168627798, 0.009710654827910926, -0.002233190322634193)
+        atan_c = (
+            -0.3333333333333333,
+            0.19999999999998458,
+            -0.14285714285448603,
+            0.1111111109298794,
+            -0.09090908440859424,
+            0.07692293584058214,
+            -0.0666646564159431,
+            0.0588037381846034,
+            -0.05249245606674334,
+            0.04690618976510973,
+            -0.04078361874157361,
+            0.032440431711566076,
+            -0.02124341168627798,
+            0.009710654827910926,
+            -0.002233190322634193,
+        )
     else:
-        atan_c = (-0.3333333134651184, 0.19999852776527405, -0.1428021788597107,
-                  0.11032336205244064, -0.085364431142807, 0.05569375306367874,
-                  -0.020601481199264526)
+        atan_c = (
+            -0.3333333134651184,
+            0.19999852776527405,
+            -0.1428021788597107,
+            0.11032336205244064,
+            -0.085364431142807,
+            0.05569375306367874,
+            -0.020601481199264526,
+        )
     c["atan"] = tuple(dtype(v) for v in atan_c)
     return c
 

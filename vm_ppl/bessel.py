@@ -49,13 +49,31 @@ __all__ = [
 # Coefficients c_m of 1 - A(x) ~ sum_m c_m x^{-m} (m = 1..25): the quotient of the
 # asymptotic series of I_1 and I_0 [1], computed exactly with fractions.Fraction.
 _EPS_ASYMPTOTIC_EXACT = (
-    "1/2", "1/8", "1/8", "25/128", "13/32", "1073/1024", "103/32", "375733/32768", "23797/512",
-    "55384775/262144", "2180461/2048", "24713030909/4194304", "72763141/2048",
-    "7780757249041/33554432", "13342715521/8192", "26308967412122125/2147483648",
-    "12878188618117/131072", "14378802319925055947/17179869184", "3956755172880283/524288",
-    "19740662615375374580231/274877906944", "1508348541425953573/2097152",
-    "16629305448257355302267575/2199023255552", "174659919842840474881/2097152",
-    "67471218624230362526181277601/70368744177664", "96615144892903549821619/8388608",
+    "1/2",
+    "1/8",
+    "1/8",
+    "25/128",
+    "13/32",
+    "1073/1024",
+    "103/32",
+    "375733/32768",
+    "23797/512",
+    "55384775/262144",
+    "2180461/2048",
+    "24713030909/4194304",
+    "72763141/2048",
+    "7780757249041/33554432",
+    "13342715521/8192",
+    "26308967412122125/2147483648",
+    "12878188618117/131072",
+    "14378802319925055947/17179869184",
+    "3956755172880283/524288",
+    "19740662615375374580231/274877906944",
+    "1508348541425953573/2097152",
+    "16629305448257355302267575/2199023255552",
+    "174659919842840474881/2097152",
+    "67471218624230362526181277601/70368744177664",
+    "96615144892903549821619/8388608",
 )
 _EPS_ASYMPTOTIC = tuple(float(Fraction(c)) for c in _EPS_ASYMPTOTIC_EXACT)
 
@@ -111,9 +129,7 @@ class _Chebyshev(NamedTuple):
     coeffs: tuple[float, ...]
 
     @classmethod
-    def interpolate(
-        cls, f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float
-    ) -> _Chebyshev:
+    def interpolate(cls, f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> _Chebyshev:
         coeffs = np.polynomial.chebyshev.chebinterpolate(
             lambda t: f(lo + (hi - lo) * (t + 1.0) / 2.0), _F32_DEGREE
         )
@@ -327,6 +343,7 @@ def _inv_bessel_ratio(r: jnp.ndarray) -> jnp.ndarray:
             1.0 / (ar * jnp.where(one_m > 0, one_m, 1.0) * (3.0 - ar)),
         ),
     )
+
     # A is increasing and concave on k > 0, so Newton never overshoots from below and
     # converges monotonically after at most one step from above: a fixed, small number
     # of steps is enough (quadratic convergence from ~1e-2). Near r = 1 the residual

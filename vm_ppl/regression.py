@@ -68,10 +68,22 @@ from scipy.special import i0e, i1e
 from .bessel import inv_bessel_ratio
 from .validation import check_finite, warn_if_degrees
 
-__all__ = ["LINKS", "PRIORS", "MultimodalPosteriorWarning", "RegressionData", "RegressionMLE",
-           "as_design", "chain_disagreement", "check_chains", "check_link",
-           "check_regression_data", "covariate_scale", "kappa_is_modelled", "mle_init",
-           "validate_data"]
+__all__ = [
+    "LINKS",
+    "PRIORS",
+    "MultimodalPosteriorWarning",
+    "RegressionData",
+    "RegressionMLE",
+    "as_design",
+    "chain_disagreement",
+    "check_chains",
+    "check_link",
+    "check_regression_data",
+    "covariate_scale",
+    "kappa_is_modelled",
+    "mle_init",
+    "validate_data",
+]
 
 LINKS = ("tan_half", "identity")
 
@@ -116,8 +128,9 @@ def as_design(X: ArrayLike) -> np.ndarray:
     return X
 
 
-def validate_data(X: ArrayLike, y: ArrayLike | None = None, *, warn_degrees: bool = True,
-                  stacklevel: int = 2) -> tuple[np.ndarray, np.ndarray | None]:
+def validate_data(
+    X: ArrayLike, y: ArrayLike | None = None, *, warn_degrees: bool = True, stacklevel: int = 2
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Check and convert the data of a circular regression.
 
     Parameters
@@ -151,8 +164,9 @@ def validate_data(X: ArrayLike, y: ArrayLike | None = None, *, warn_degrees: boo
     y = np.asarray(y, dtype=float)
     n = X2.shape[0]
     if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},) to match the {n} rows of X, got shape "
-                         f"{y.shape}")
+        raise ValueError(
+            f"y must have shape ({n},) to match the {n} rows of X, got shape {y.shape}"
+        )
     check_finite(y, "y")
     if warn_degrees:
         warn_if_degrees(y, "y", stacklevel=stacklevel + 1)
@@ -174,8 +188,9 @@ def covariate_scale(X: ArrayLike) -> np.ndarray:
     return np.where(ok, np.exp2(np.round(np.log2(np.where(ok, rms, 1.0)))), 1.0)
 
 
-def chain_disagreement(mu0: ArrayLike, beta: ArrayLike, *, mean_cos_tol: float = 0.02,
-                       beta_tol: float = 4.0) -> dict:
+def chain_disagreement(
+    mu0: ArrayLike, beta: ArrayLike, *, mean_cos_tol: float = 0.02, beta_tol: float = 4.0
+) -> dict:
     r"""Whether chains of a circular regression sit in different modes.
 
     Parameters
@@ -223,8 +238,9 @@ class RegressionData(NamedTuple):
 def _check_groups(groups: ArrayLike, n: int, n_groups: int | None) -> tuple[np.ndarray, int]:
     g = np.asarray(groups)
     if g.ndim != 1 or g.shape[0] != n:
-        raise ValueError(f"groups must have shape ({n},) to match the {n} rows of X, got "
-                         f"shape {g.shape}")
+        raise ValueError(
+            f"groups must have shape ({n},) to match the {n} rows of X, got shape {g.shape}"
+        )
     if g.dtype.kind == "b" or g.dtype.kind not in "iuf":
         raise ValueError(f"groups must be integer group indices 0 .. G-1, got dtype {g.dtype}")
     if g.dtype.kind == "f":
@@ -242,15 +258,23 @@ def _check_groups(groups: ArrayLike, n: int, n_groups: int | None) -> tuple[np.n
     bad = np.flatnonzero((g < 0) | (g >= n_groups))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"groups must lie in 0 .. {n_groups - 1} (n_groups = {n_groups}), got "
-                         f"{g[i]} at index {i}")
+        raise ValueError(
+            f"groups must lie in 0 .. {n_groups - 1} (n_groups = {n_groups}), got "
+            f"{g[i]} at index {i}"
+        )
     return g, n_groups
 
 
-def check_regression_data(X: ArrayLike, y: ArrayLike | None = None, *,
-                          Z: ArrayLike | None = None, groups: ArrayLike | None = None,
-                          n_groups: int | None = None, warn_degrees: bool = True,
-                          stacklevel: int = 2) -> RegressionData:
+def check_regression_data(
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    *,
+    Z: ArrayLike | None = None,
+    groups: ArrayLike | None = None,
+    n_groups: int | None = None,
+    warn_degrees: bool = True,
+    stacklevel: int = 2,
+) -> RegressionData:
     """Check and convert all the data of a circular regression.
 
     Parameters
@@ -291,8 +315,9 @@ def check_regression_data(X: ArrayLike, y: ArrayLike | None = None, *,
         check_finite(Z_in, "Z")
         Z2 = as_design(Z_in)
         if Z2.shape[0] != n:
-            raise ValueError(f"Z must have {n} rows to match the {n} rows of X, got shape "
-                             f"{Z_in.shape}")
+            raise ValueError(
+                f"Z must have {n} rows to match the {n} rows of X, got shape {Z_in.shape}"
+            )
     g, G = (None, 0) if groups is None else _check_groups(groups, n, n_groups)
     if groups is None and n_groups is not None:
         raise ValueError("n_groups is given but groups is None")
@@ -348,8 +373,15 @@ def _dg(eta, link):
     return 2.0 / (1.0 + eta * eta) if link == "tan_half" else np.ones_like(eta)
 
 
-def mle_init(X: ArrayLike, y: ArrayLike, *, link: str = "tan_half", Z: ArrayLike | None = None,
-             n_starts: int = 16, seed: int = 0) -> RegressionMLE:
+def mle_init(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    link: str = "tan_half",
+    Z: ArrayLike | None = None,
+    n_starts: int = 16,
+    seed: int = 0,
+) -> RegressionMLE:
     r"""Multi-start maximum-likelihood estimate of the population-level parameters.
 
     1. For one :math:`\kappa` the likelihood in :math:`(\mu_0, \beta)` is maximised by
@@ -408,7 +440,7 @@ def mle_init(X: ArrayLike, y: ArrayLike, *, link: str = "tan_half", Z: ArrayLike
         q = Zs.shape[1]
 
         def neg_loglik(t):
-            mu0, beta, g0, gam = t[0], t[1:p + 1], t[p + 1], t[p + 2:]
+            mu0, beta, g0, gam = t[0], t[1 : p + 1], t[p + 1], t[p + 2 :]
             eta = Xs @ beta
             r = y - mu0 - _g(eta, link)
             log_k = np.clip(g0 + Zs @ gam, -10.0, 20.0)
@@ -417,21 +449,37 @@ def mle_init(X: ArrayLike, y: ArrayLike, *, link: str = "tan_half", Z: ArrayLike
             # log I0(k) = log(i0e(k)) + k; d log I0 / d log k = k A(k), A = i1e / i0e.
             val = -np.sum(k * c - np.log(i0e(k)) - k) / n
             d_logk = k * (c - i1e(k) / i0e(k))
-            grad = -np.concatenate([[np.sum(k * s)], Xs.T @ (k * s * _dg(eta, link)),
-                                    [np.sum(d_logk)], Zs.T @ d_logk]) / n
+            grad = (
+                -np.concatenate(
+                    [
+                        [np.sum(k * s)],
+                        Xs.T @ (k * s * _dg(eta, link)),
+                        [np.sum(d_logk)],
+                        Zs.T @ d_logk,
+                    ]
+                )
+                / n
+            )
             return val, grad
 
         t0 = np.concatenate([theta, [gamma0], np.zeros(q)])
         res = minimize(neg_loglik, t0, jac=True, method="BFGS")
         if np.all(np.isfinite(res.x)) and res.fun <= neg_loglik(t0)[0]:
-            theta, gamma0, gamma = res.x[:p + 1], float(res.x[p + 1]), res.x[p + 2:] / sz
+            theta, gamma0, gamma = res.x[: p + 1], float(res.x[p + 1]), res.x[p + 2 :] / sz
     mu0 = float(np.angle(np.exp(1j * theta[0])))
     return RegressionMLE(mu0, theta[1:] / sx, kappa, mean_cos, gamma0, gamma)
 
 
-def check_chains(posterior, *, link: str = "tan_half", var_names: list[str] | None = None,
-                 mean_cos_tol: float = 0.02, beta_tol: float = 4.0, warn: bool = True,
-                 stacklevel: int = 2) -> dict:
+def check_chains(
+    posterior,
+    *,
+    link: str = "tan_half",
+    var_names: list[str] | None = None,
+    mean_cos_tol: float = 0.02,
+    beta_tol: float = 4.0,
+    warn: bool = True,
+    stacklevel: int = 2,
+) -> dict:
     r"""The post-sampling check of both adapters: do the chains agree, and their R-hat.
 
     Parameters
@@ -460,8 +508,12 @@ def check_chains(posterior, *, link: str = "tan_half", var_names: list[str] | No
         ``"r_hat_max_circular"`` (NaN when the chains disagree: the mirrored modes are
         reported, more precisely, instead).
     """
-    diag = chain_disagreement(np.asarray(posterior["mu0"]), np.asarray(posterior["beta"]),
-                              mean_cos_tol=mean_cos_tol, beta_tol=beta_tol)
+    diag = chain_disagreement(
+        np.asarray(posterior["mu0"]),
+        np.asarray(posterior["beta"]),
+        mean_cos_tol=mean_cos_tol,
+        beta_tol=beta_tol,
+    )
     diag["r_hat_max_circular"] = float("nan")
     if diag["multimodal"]:
         if warn:
@@ -478,6 +530,5 @@ def check_chains(posterior, *, link: str = "tan_half", var_names: list[str] | No
 
         names = list(var_names) if var_names is not None else ["mu0", "beta"]
         draws = {k: np.asarray(posterior[k]) for k in names}
-        diag["r_hat_max_circular"] = check_convergence(draws, circ_var_names=["mu0"],
-                                                       warn=warn)
+        diag["r_hat_max_circular"] = check_convergence(draws, circ_var_names=["mu0"], warn=warn)
     return diag

@@ -177,14 +177,20 @@ def simulate_hierarchical(n_obs: int, implementation: str, seed: int = 0) -> Pro
     eta = x @ np.asarray(t["beta"]) + t["sigma_mu"] * u_mu[groups]
     kappa = np.exp(t["gamma0"] + z @ np.asarray(t["gamma"]))
     y = _window(rng.vonmises(t["mu0"] + 2.0 * np.arctan(eta), kappa), implementation)
-    init = {"mu0": t["mu0"], "beta": np.asarray(t["beta"]), "gamma0": t["gamma0"],
-            "gamma": np.asarray(t["gamma"]), "sigma_mu": t["sigma_mu"], "u_mu": u_mu}
-    return Problem(x=x, y=y, implementation=implementation, init=init, model="hierarchical",
-                   z=z, groups=groups)
+    init = {
+        "mu0": t["mu0"],
+        "beta": np.asarray(t["beta"]),
+        "gamma0": t["gamma0"],
+        "gamma": np.asarray(t["gamma"]),
+        "sigma_mu": t["sigma_mu"],
+        "u_mu": u_mu,
+    }
+    return Problem(
+        x=x, y=y, implementation=implementation, init=init, model="hierarchical", z=z, groups=groups
+    )
 
 
-def simulate(n_obs: int, implementation: str, seed: int = 0,
-             model: str = "regression") -> Problem:
+def simulate(n_obs: int, implementation: str, seed: int = 0, model: str = "regression") -> Problem:
     """Simulate the regression data (same draws for both implementations).
 
     Parameters
@@ -225,15 +231,25 @@ def _pymc_hierarchical(problem: Problem):
     if problem.implementation == "vm_ppl":
         from vm_ppl.pymc import circular_regression_model
 
-        return circular_regression_model(problem.x, problem.y, link="tan_half", Z=problem.z,
-                                         groups=problem.groups, n_groups=HIER_GROUPS)
+        return circular_regression_model(
+            problem.x,
+            problem.y,
+            link="tan_half",
+            Z=problem.z,
+            groups=problem.groups,
+            n_groups=HIER_GROUPS,
+        )
     import pymc as pm
     import pytensor.tensor as pt
     from pymc.distributions.transforms import circular
 
     n = problem.x.shape[0]
-    coords = {"obs": np.arange(n), "feature": [0, 1], "kappa_feature": [0],
-              "group": np.arange(HIER_GROUPS)}
+    coords = {
+        "obs": np.arange(n),
+        "feature": [0, 1],
+        "kappa_feature": [0],
+        "group": np.arange(HIER_GROUPS),
+    }
     with pm.Model(coords=coords) as model:
         x = pm.Data("X", problem.x, dims=("obs", "feature"))
         z = pm.Data("Z", problem.z, dims=("obs", "kappa_feature"))
@@ -290,8 +306,9 @@ def _numpyro_hierarchical(implementation: str):
         from vm_ppl.numpyro import circular_regression_model
 
         def ours(x, z, groups, y):
-            circular_regression_model(x, y, link="tan_half", Z=z, groups=groups,
-                                      n_groups=HIER_GROUPS)
+            circular_regression_model(
+                x, y, link="tan_half", Z=z, groups=groups, n_groups=HIER_GROUPS
+            )
 
         return ours
     import jax.numpy as jnp
@@ -425,8 +442,7 @@ def _numpyro_native(problem: Problem, settings: Settings) -> Runner:
         # data are not traced, and the persistent cache serves the recompilations.
         jit_model_args=not hier,
     )
-    data = (problem.x, problem.z, problem.groups, problem.y) if hier else (problem.x,
-                                                                           problem.y)
+    data = (problem.x, problem.z, problem.groups, problem.y) if hier else (problem.x, problem.y)
     data = tuple(np.asarray(a) if hier else jnp.asarray(a) for a in data)
 
     def run(seed: int):
@@ -744,8 +760,9 @@ def run_ess(
         for n in n_obs:
             for name, sampler in samplers.items():
                 progress(f"ess: {name} / {', '.join(implementations)} / n_obs={n} ...")
-                for rec in measure_group(name, sampler, n, implementations, settings, repeats,
-                                         model):
+                for rec in measure_group(
+                    name, sampler, n, implementations, settings, repeats, model
+                ):
                     records.append(rec)
                     progress(f"  {rec['implementation']}: " + _summary(rec))
                 # Written after every sampler: an interrupted run keeps what it measured.
@@ -774,7 +791,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     parser.add_argument("--out", type=Path, default=Path("bench_ess"))
     parser.add_argument(
-        "--model", choices=MODELS, default="regression",
+        "--model",
+        choices=MODELS,
+        default="regression",
         help="regression: one predictor; hierarchical: 20 groups, 2 + 1 predictors",
     )
     parser.add_argument("--n", type=int, nargs="+", default=None)
@@ -801,8 +820,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     default_draws = 150 if args.quick else 1000
     settings = Settings(draws=args.draws or default_draws, tune=args.tune or default_draws)
     samplers = SAMPLERS if args.samplers is None else {k: SAMPLERS[k] for k in args.samplers}
-    records = run_ess(args.out, n_obs, settings, samplers, args.implementations, args.repeats,
-                      args.model)
+    records = run_ess(
+        args.out, n_obs, settings, samplers, args.implementations, args.repeats, args.model
+    )
     print((args.out / "ess.md").read_text())
     return records
 

@@ -50,9 +50,10 @@ def _models():
         with numpyro.plate("obs", x.shape[0]):
             numpyro.sample("y", nd.VonMises(mu0 + 2 * jnp.arctan(beta * x), kappa), obs=y)
 
-    return {"vm_ppl": ours,
-            "builtin+CircularReparam": handlers.reparam(builtin,
-                                                        config={"mu0": CircularReparam()})}
+    return {
+        "vm_ppl": ours,
+        "builtin+CircularReparam": handlers.reparam(builtin, config={"mu0": CircularReparam()}),
+    }
 
 
 def prepare(n_obs: int, name: str, model, num_warmup: int, num_samples: int, seed: int = 0):
@@ -69,9 +70,15 @@ def prepare(n_obs: int, name: str, model, num_warmup: int, num_samples: int, see
     y = np.asarray(vm_ppl.sample(jax.random.key(seed), 1.0 + 2 * np.arctan(0.8 * x), 5.0))
     first = "mu0" if name == "vm_ppl" else "mu0_unwrapped"
     init = {first: 1.0, "beta": 0.8, "kappa": 5.0}
-    mcmc = MCMC(NUTS(model, init_strategy=init_to_value(values=init)),
-                num_warmup=num_warmup, num_samples=num_samples, num_chains=4,
-                chain_method="parallel", progress_bar=False, jit_model_args=True)
+    mcmc = MCMC(
+        NUTS(model, init_strategy=init_to_value(values=init)),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=4,
+        chain_method="parallel",
+        progress_bar=False,
+        jit_model_args=True,
+    )
     return mcmc, x, y
 
 
@@ -114,8 +121,7 @@ def run(n_obs: int, models: dict, num_warmup: int, num_samples: int, repeats: in
     machine hit both alike. Records hold medians over the timed runs."""
     import numpy as np
 
-    setups = {name: prepare(n_obs, name, m, num_warmup, num_samples)
-              for name, m in models.items()}
+    setups = {name: prepare(n_obs, name, m, num_warmup, num_samples) for name, m in models.items()}
     first = {name: run_once(*setup, seed=1) for name, setup in setups.items()}
     runs = {name: [] for name in setups}
     for r in range(repeats):
@@ -123,8 +129,13 @@ def run(n_obs: int, models: dict, num_warmup: int, num_samples: int, repeats: in
             runs[name].append(run_once(*setup, seed=2 + r))
     records = []
     for name, rs in runs.items():
-        rec = {"implementation": name, "n_obs": n_obs, "sampler": "numpyro-nuts",
-               "chains": 4, "repeats": repeats}
+        rec = {
+            "implementation": name,
+            "n_obs": n_obs,
+            "sampler": "numpyro-nuts",
+            "chains": 4,
+            "repeats": repeats,
+        }
         for key in ("wall_s", "cpu_s", "min_ess", "ess_per_s", "r_hat_max", "beta_mean"):
             rec[key] = float(np.median([x[key] for x in rs]))
         rec["divergences"] = int(sum(x["divergences"] for x in rs))
@@ -150,18 +161,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for rec in run(n_obs, _models(), args.warmup, args.samples, args.repeats):
             records.append(rec)
             print(rec, flush=True)
-    lines = [f"device: {jax.devices()[0]} x{jax.local_device_count()}, float32, 4 chains "
-             f"(parallel), {args.warmup} warm-up + {args.samples} draws each; medians of "
-             f"{args.repeats} timed runs per implementation, interleaved",
-             "",
-             "| n_obs | implementation | wall s | compile s | min ESS (circular mu0) "
-             "| ESS/s (median) | ESS/s per run | divergences | max R-hat (circular mu0) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"device: {jax.devices()[0]} x{jax.local_device_count()}, float32, 4 chains "
+        f"(parallel), {args.warmup} warm-up + {args.samples} draws each; medians of "
+        f"{args.repeats} timed runs per implementation, interleaved",
+        "",
+        "| n_obs | implementation | wall s | compile s | min ESS (circular mu0) "
+        "| ESS/s (median) | ESS/s per run | divergences | max R-hat (circular mu0) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in records:
         per_run = ", ".join(f"{v:.0f}" for v in r["ess_per_s_runs"])
-        lines.append(f"| {r['n_obs']} | {r['implementation']} | {r['wall_s']:.1f} | "
-                     f"{r['compile_s']:.1f} | {r['min_ess']:.0f} | {r['ess_per_s']:.1f} | "
-                     f"{per_run} | {r['divergences']} | {r['r_hat_max']:.3f} |")
+        lines.append(
+            f"| {r['n_obs']} | {r['implementation']} | {r['wall_s']:.1f} | "
+            f"{r['compile_s']:.1f} | {r['min_ess']:.0f} | {r['ess_per_s']:.1f} | "
+            f"{per_run} | {r['divergences']} | {r['r_hat_max']:.3f} |"
+        )
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as fh:

@@ -44,9 +44,13 @@ def _jit_fn(variant: str, n_obs: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            logp_fn = _make_functions(model, mode="NUMBA", compute_grad=True,
-                                      join_expanded=True,
-                                      pymc_initial_point_fn=lambda seed: None)[2]
+            logp_fn = _make_functions(
+                model,
+                mode="NUMBA",
+                compute_grad=True,
+                join_expanded=True,
+                pymc_initial_point_fn=lambda seed: None,
+            )[2]
     finally:
         modes["NUMBA"] = numba_mode
     return logp_fn.vm.jit_fn
@@ -77,13 +81,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 times[v].append(1e6 * (time.perf_counter() - t0) / calls)
         for v in VARIANTS:
             rows.append({"n_obs": n, "variant": v, "us": float(np.median(times[v]))})
-    print(f"nutpie Numba logp + gradient, tan-half regression, median of {args.batches} "
-          f"batches ({os.cpu_count()} CPUs)\n")
+    print(
+        f"nutpie Numba logp + gradient, tan-half regression, median of {args.batches} "
+        f"batches ({os.cpu_count()} CPUs)\n"
+    )
     print("| n_obs | implementation | us per evaluation | ratio to pm.VonMises |")
     print("|---|---|---:|---:|")
     for r in rows:
-        ref = next(q["us"] for q in rows if q["n_obs"] == r["n_obs"]
-                   and q["variant"] == "pm.VonMises")
+        ref = next(
+            q["us"] for q in rows if q["n_obs"] == r["n_obs"] and q["variant"] == "pm.VonMises"
+        )
         print(f"| {r['n_obs']} | {r['variant']} | {r['us']:.1f} | {r['us'] / ref:.2f} |")
     return rows
 

@@ -57,17 +57,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 times[name].append(1e3 * (time.perf_counter() - t0))
         med = {name: float(np.median(t)) for name, t in times.items()}
         ours, numpy_ = med.values()
-        rows.append({"kappa": kappa, "median_ms": med,
-                     "range_ms": {n: (min(t), max(t)) for n, t in times.items()},
-                     "ratio": ours / numpy_})
-    print(f"{args.n} draws per call, median of {args.reps} interleaved calls "
-          f"(numpy {np.__version__}, {platform.processor() or platform.machine()})\n")
+        rows.append(
+            {
+                "kappa": kappa,
+                "median_ms": med,
+                "range_ms": {n: (min(t), max(t)) for n, t in times.items()},
+                "ratio": ours / numpy_,
+            }
+        )
+    print(
+        f"{args.n} draws per call, median of {args.reps} interleaved calls "
+        f"(numpy {np.__version__}, {platform.processor() or platform.machine()})\n"
+    )
     names = list(samplers)
     print(f"| kappa | {names[0]} (ms) | {names[1]} (ms) | ratio |")
     print("|---:|---:|---:|---:|")
     for r in rows:
-        a, b = (f"{r['median_ms'][n]:.1f} ({r['range_ms'][n][0]:.1f}-{r['range_ms'][n][1]:.1f})"
-                for n in names)
+        a, b = (
+            f"{r['median_ms'][n]:.1f} ({r['range_ms'][n][0]:.1f}-{r['range_ms'][n][1]:.1f})"
+            for n in names
+        )
         print(f"| {r['kappa']:g} | {a} | {b} | {r['ratio']:.2f} |")
     return rows
 

@@ -82,8 +82,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--json", default=None)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--per-observation-kappa", action="store_true",
-                        help="one kappa per angle (uniform on [0.1, 60]), not one shared")
+    parser.add_argument(
+        "--per-observation-kappa",
+        action="store_true",
+        help="one kappa per angle (uniform on [0.1, 60]), not one shared",
+    )
     args = parser.parse_args(argv)
     modes = tuple(args.modes)
 
@@ -118,9 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for mode in modes:
         ours, theirs = (float(np.median(times[(mode, i)])) for i in IMPLS)
-        rows.append({"backend": mode, "vm_ppl_ms": ours, "pymc_ms": theirs,
-                     "ratio": ours / theirs,
-                     "compile_s": {i: compile_s[(mode, i)] for i in IMPLS}})
+        rows.append(
+            {
+                "backend": mode,
+                "vm_ppl_ms": ours,
+                "pymc_ms": theirs,
+                "ratio": ours / theirs,
+                "compile_s": {i: compile_s[(mode, i)] for i in IMPLS},
+            }
+        )
     results = {
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -133,8 +142,10 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
     }
     what = "one kappa per angle" if args.per_observation_kappa else "one shared kappa"
-    print(f"logp + dlogp(mu, kappa), n = {args.n}, {what}, float64, median of {args.reps} "
-          f"(pymc {pymc.__version__}, pytensor {pytensor.__version__}, {os.cpu_count()} CPUs)\n")
+    print(
+        f"logp + dlogp(mu, kappa), n = {args.n}, {what}, float64, median of {args.reps} "
+        f"(pymc {pymc.__version__}, pytensor {pytensor.__version__}, {os.cpu_count()} CPUs)\n"
+    )
     print("| backend | vm_ppl.pymc.VonMises (ms) | pm.VonMises (ms) | ratio |")
     print("|---|---:|---:|---:|")
     for r in rows:

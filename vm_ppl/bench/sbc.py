@@ -43,8 +43,18 @@ import numpy as np
 
 __all__ = ["QUANTITIES", "main", "rank_statistics", "run_sbc", "uniformity"]
 
-QUANTITIES = ("mu0", "cos_mu0", "beta[0]", "beta[1]", "gamma0", "gamma[0]", "sigma_mu",
-              "sigma_kappa", "u_mu[0]", "u_kappa[0]")
+QUANTITIES = (
+    "mu0",
+    "cos_mu0",
+    "beta[0]",
+    "beta[1]",
+    "gamma0",
+    "gamma[0]",
+    "sigma_mu",
+    "sigma_kappa",
+    "u_mu[0]",
+    "u_kappa[0]",
+)
 
 
 def _quantities(sites: dict) -> dict:
@@ -85,9 +95,17 @@ def uniformity(ranks: np.ndarray, n_draws: int, bins: int, seed: int = 0) -> dic
     return {"counts": counts, "chi2_p": float(chi2.pvalue), "ks_p": float(ks.pvalue)}
 
 
-def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmup: int = 300,
-            num_samples: int = 990, thin: int = 10, max_tree_depth: int = 8,
-            seed: int = 0, init: str = "mle") -> dict:
+def run_sbc(
+    n_datasets: int = 100,
+    n_obs: int = 60,
+    n_groups: int = 6,
+    num_warmup: int = 300,
+    num_samples: int = 990,
+    thin: int = 10,
+    max_tree_depth: int = 8,
+    seed: int = 0,
+    init: str = "mle",
+) -> dict:
     """Run SBC; return the ranks, the diagnostics and the settings (module docstring)."""
     import jax
     import jax.numpy as jnp
@@ -118,8 +136,9 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
     starts = {k: [] for k in ("mu0", "beta", "gamma0", "gamma")}
     for i in range(n_datasets if init == "mle" else 0):
         values = mle_init(X, np.asarray(ys[i]), Z=Z, seed=seed).initial_values(True)
-        z = unconstrain_fn(seed_handler(model, 0), (ys[i],), {},
-                           {k: jnp.asarray(v) for k, v in values.items()})
+        z = unconstrain_fn(
+            seed_handler(model, 0), (ys[i],), {}, {k: jnp.asarray(v) for k, v in values.items()}
+        )
         for k in starts:
             starts[k].append(z[k])
     starts = {k: jnp.stack(v) for k, v in starts.items() if v}
@@ -129,12 +148,22 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
         k_z, k_nuts = jax.random.split(key)
         leaves, treedef = jax.tree.flatten(template)
         keys = jax.random.split(k_z, len(leaves))
-        z0 = jax.tree.unflatten(treedef, [jax.random.uniform(k, jnp.shape(v), jnp.result_type(v),
-                                                             -2.0, 2.0)
-                                          for k, v in zip(keys, leaves, strict=True)])
+        z0 = jax.tree.unflatten(
+            treedef,
+            [
+                jax.random.uniform(k, jnp.shape(v), jnp.result_type(v), -2.0, 2.0)
+                for k, v in zip(keys, leaves, strict=True)
+            ],
+        )
         z0 = {**z0, **{k: v.astype(jnp.result_type(z0[k])) for k, v in start.items()}}
-        state = init_kernel(z0, num_warmup=num_warmup, dense_mass=True,
-                            max_tree_depth=max_tree_depth, model_args=(y,), rng_key=k_nuts)
+        state = init_kernel(
+            z0,
+            num_warmup=num_warmup,
+            dense_mass=True,
+            max_tree_depth=max_tree_depth,
+            model_args=(y,),
+            rng_key=k_nuts,
+        )
 
         def step(state, _):
             state = sample_kernel(state, model_args=(y,))
@@ -158,19 +187,35 @@ def run_sbc(n_datasets: int = 100, n_obs: int = 60, n_groups: int = 6, num_warmu
     ess = {}
     for name, d in q_draws.items():
         circ = ["x"] if name == "mu0" else []  # mu0: ESS on the circle
-        ess[name] = np.asarray([float(vd.ess({"x": d[i][None, :]}, circ_var_names=circ)["x"])
-                                for i in range(n_datasets)])
+        ess[name] = np.asarray(
+            [
+                float(vd.ess({"x": d[i][None, :]}, circ_var_names=circ)["x"])
+                for i in range(n_datasets)
+            ]
+        )
     thinned = {k: v[:, ::thin] for k, v in q_draws.items()}
     n_draws = next(iter(thinned.values())).shape[1]
     ranks = {k: rank_statistics(q_true[k], thinned[k]) for k in QUANTITIES}
     return {
-        "ranks": ranks, "n_draws": n_draws, "ess": ess, "wall_s": wall, "mle_s": mle_s,
+        "ranks": ranks,
+        "n_draws": n_draws,
+        "ess": ess,
+        "wall_s": wall,
+        "mle_s": mle_s,
         "divergent_share": float(np.mean(np.asarray(div))),
         "mean_steps": float(np.mean(np.asarray(steps))),
         "max_depth_share": float(np.mean(np.asarray(steps) >= 2**max_tree_depth - 1)),
-        "settings": {"n_datasets": n_datasets, "n_obs": n_obs, "n_groups": n_groups,
-                     "num_warmup": num_warmup, "num_samples": num_samples, "thin": thin,
-                     "max_tree_depth": max_tree_depth, "seed": seed, "init": init},
+        "settings": {
+            "n_datasets": n_datasets,
+            "n_obs": n_obs,
+            "n_groups": n_groups,
+            "num_warmup": num_warmup,
+            "num_samples": num_samples,
+            "thin": thin,
+            "max_tree_depth": max_tree_depth,
+            "seed": seed,
+            "init": init,
+        },
     }
 
 
@@ -186,8 +231,13 @@ def _figure(result: dict, bins: int, path: Path) -> None:
     fig, axes = plt.subplots(2, 5, figsize=(15, 5.5), sharey=True)
     for ax, name in zip(axes.ravel(), QUANTITIES, strict=True):
         ax.axhspan(lo, hi, color="0.85", label="99 % band")
-        ax.hist(result["ranks"][name], bins=bins, range=(0, result["n_draws"] + 1),
-                color="C0", edgecolor="white")
+        ax.hist(
+            result["ranks"][name],
+            bins=bins,
+            range=(0, result["n_draws"] + 1),
+            color="C0",
+            edgecolor="white",
+        )
         ax.axhline(n / bins, color="k", lw=0.8)
         ax.set_title(name)
     axes[0, 0].legend(loc="lower left", fontsize=8)
@@ -203,8 +253,11 @@ def _markdown(result: dict, bins: int, command: str, figure: str) -> str:
 
     s = result["settings"]
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in
-                   Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         cpu = platform.processor() or "unknown"
     lines = [
@@ -215,7 +268,7 @@ def _markdown(result: dict, bins: int, command: str, figure: str) -> str:
         f"{result['wall_s']:.0f} s for the vectorised fits (compile included), "
         f"{result['mle_s']:.0f} s for the maximum-likelihood starts.",
         "",
-        f"Model: `vm_ppl.numpyro.circular_regression_model(X, y, link=\"tan_half\", Z=Z, "
+        f'Model: `vm_ppl.numpyro.circular_regression_model(X, y, link="tan_half", Z=Z, '
         f"groups=groups, group_kappa=True)` with its default priors; {s['n_obs']} observations, "
         f"{s['n_groups']} groups, X: 2 columns, Z: 1 column (standard normal, fixed). "
         f"{s['n_datasets']} data sets drawn from the prior; one NUTS chain each "
@@ -234,16 +287,19 @@ def _markdown(result: dict, bins: int, command: str, figure: str) -> str:
     for name in QUANTITIES:
         u = uniformity(result["ranks"][name], result["n_draws"], bins)
         e = result["ess"][name]
-        lines.append(f"| {name} | {u['chi2_p']:.3f} | {u['ks_p']:.3f} | "
-                     f"{np.median(e):.0f} ({np.quantile(e, 0.05):.0f}) |")
+        lines.append(
+            f"| {name} | {u['chi2_p']:.3f} | {u['ks_p']:.3f} | "
+            f"{np.median(e):.0f} ({np.quantile(e, 0.05):.0f}) |"
+        )
     lines += ["", f"![SBC rank histograms]({figure})", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: run SBC and write ``sbc.md`` and ``sbc_ranks.png`` to ``--out``."""
-    p = argparse.ArgumentParser(prog="python -m vm_ppl.bench.sbc", description=__doc__.split(
-        "\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m vm_ppl.bench.sbc", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--datasets", type=int, default=100)
     p.add_argument("--n-obs", type=int, default=60)
     p.add_argument("--groups", type=int, default=6)
@@ -255,15 +311,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", choices=("mle", "prior"), default="mle")
     p.add_argument("--out", type=Path, default=Path("sbc_out"))
     args = p.parse_args(argv)
-    result = run_sbc(args.datasets, args.n_obs, args.groups, args.warmup, args.samples,
-                     args.thin, seed=args.seed, init=args.init)
+    result = run_sbc(
+        args.datasets,
+        args.n_obs,
+        args.groups,
+        args.warmup,
+        args.samples,
+        args.thin,
+        seed=args.seed,
+        init=args.init,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(result, args.bins, args.out / "sbc_ranks.png")
     command = "python -m vm_ppl.bench.sbc " + " ".join(argv if argv is not None else [])
     text = _markdown(result, args.bins, command.strip(), "sbc_ranks.png")
     (args.out / "sbc.md").write_text(text)
-    np.savez(args.out / "sbc_ranks.npz", **{k.replace("[", "_").replace("]", ""): v
-                                             for k, v in result["ranks"].items()})
+    np.savez(
+        args.out / "sbc_ranks.npz",
+        **{k.replace("[", "_").replace("]", ""): v for k, v in result["ranks"].items()},
+    )
     print(text)
     return 0
 

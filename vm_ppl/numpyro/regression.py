@@ -156,6 +156,8 @@ class _SampledOnScale(nd.Distribution):
 
     def log_prob(self, value):
         return self.base.log_prob(value)
+
+
 class TanHalfVonMises(VonMises):
     r"""``VonMises(wrap(loc0 + 2 arctan(eta)), concentration)`` whose ``log_prob`` is
     :func:`vm_ppl.tan_half_log_prob`: the likelihood of the tan-half regression without an
@@ -187,8 +189,6 @@ class TanHalfVonMises(VonMises):
         return tan_half_log_prob(value, self.loc0, self.eta, self.concentration)
 
 
-
-
 def _as_design(X) -> jnp.ndarray:
     # The default float dtype (float64 under x64): the sites of the model (e.g. mu0 from
     # jax.random.uniform) use it, so data and initial values must match.
@@ -207,9 +207,17 @@ def _dist(spec: tuple) -> nd.Distribution:
     return getattr(nd, name)(*args)
 
 
-def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, groups=None,
-                              n_groups: int | None = None, group_kappa: bool = False,
-                              record_mu: bool = False) -> None:
+def circular_regression_model(
+    X,
+    y=None,
+    *,
+    link: str = "tan_half",
+    Z=None,
+    groups=None,
+    n_groups: int | None = None,
+    group_kappa: bool = False,
+    record_mu: bool = False,
+) -> None:
     r"""NumPyro model :math:`y_i \sim \mathrm{VonMises}(\mu_0 + g(x_i^\top\beta + a_{j[i]}),
     \kappa_i)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma + b_{j[i]}`
     (:mod:`vm_ppl.regression`; the same sites and priors as :mod:`vm_ppl.pymc`).
@@ -259,13 +267,15 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
     check_link(link)
     log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
     concrete_y = y is not None and not_jax_tracer(y)
-    data = check_regression_data(X, y if concrete_y else None, Z=Z, groups=groups,
-                                 n_groups=n_groups, warn_degrees=False)
+    data = check_regression_data(
+        X, y if concrete_y else None, Z=Z, groups=groups, n_groups=n_groups, warn_degrees=False
+    )
     X = jnp.asarray(data.X, dtype=float)  # the default float dtype (_as_design)
     n, p = X.shape
     if y is not None and jnp.shape(y) != (n,):
-        raise ValueError(f"y must have shape ({n},) to match the {n} rows of X, got shape "
-                         f"{jnp.shape(y)}")
+        raise ValueError(
+            f"y must have shape ({n},) to match the {n} rows of X, got shape {jnp.shape(y)}"
+        )
     mu0 = numpyro.sample("mu0", CircularUniform())
     beta_prior = _dist(PRIORS["beta_tan_half" if link == "tan_half" else "beta_identity"])
     scale = covariate_scale(data.X).astype(X.dtype)
@@ -304,8 +314,9 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
         numpyro.sample("y", likelihood, obs=y)
 
 
-def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
-             seed: int = 0) -> RegressionMLE:
+def mle_init(
+    X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16, seed: int = 0
+) -> RegressionMLE:
     r"""Multi-start maximum-likelihood start of the regression:
     :func:`vm_ppl.regression.mle_init` (shared with :mod:`vm_ppl.pymc`).
 
@@ -324,8 +335,9 @@ def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
     return _core_mle_init(X, y, link=link, Z=Z, n_starts=n_starts, seed=seed)
 
 
-def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02, beta_tol: float = 4.0,
-                         warn: bool = True) -> dict:
+def detect_multimodality(
+    samples: dict, *, mean_cos_tol: float = 0.02, beta_tol: float = 4.0, warn: bool = True
+) -> dict:
     r"""Check whether chains of a circular regression sit in different modes.
 
     :func:`vm_ppl.regression.check_chains` (the check of both adapters).
@@ -347,13 +359,19 @@ def detect_multimodality(samples: dict, *, mean_cos_tol: float = 0.02, beta_tol:
     dict
         ``{"multimodal": bool, "chain_mu0": ..., "chain_beta": ..., "r_hat_max_circular"}``.
     """
-    return check_chains(samples, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn,
-                        stacklevel=2)
+    return check_chains(
+        samples, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn, stacklevel=2
+    )
 
 
 def _model_kwargs(link, Z, groups, n_groups, group_kappa) -> dict:
-    return {"link": link, "Z": Z, "groups": groups, "n_groups": n_groups,
-            "group_kappa": group_kappa}
+    return {
+        "link": link,
+        "Z": Z,
+        "groups": groups,
+        "n_groups": n_groups,
+        "group_kappa": group_kappa,
+    }
 
 
 def inference_data(mcmc: MCMC, X, *, prior_draws: int = 500, seed: int = 0):
@@ -373,11 +391,11 @@ def inference_data(mcmc: MCMC, X, *, prior_draws: int = 500, seed: int = 0):
 
     kwargs = mcmc.regression_kwargs
     k_prior, k_post = jax.random.split(jax.random.key(seed))
-    prior = Predictive(circular_regression_model, num_samples=prior_draws)(k_prior, X,
-                                                                           **kwargs)
+    prior = Predictive(circular_regression_model, num_samples=prior_draws)(k_prior, X, **kwargs)
     post = mcmc.get_samples(group_by_chain=True)
-    pred = Predictive(circular_regression_model, post, batch_ndims=2,
-                      return_sites=["y"])(k_post, X, **kwargs)
+    pred = Predictive(circular_regression_model, post, batch_ndims=2, return_sites=["y"])(
+        k_post, X, **kwargs
+    )
     return az.from_numpyro(mcmc, prior=prior, posterior_predictive=pred)
 
 
@@ -462,23 +480,43 @@ def fit_circular_regression(
     kwargs = _model_kwargs(link, data.Z, data.groups, data.n_groups or None, group_kappa)
     if init == "mle":
         start = mle_init(data.X, data.y, link=link, Z=data.Z, seed=seed)
-        values = {k: jnp.asarray(v, X.dtype)
-                  for k, v in start.initial_values(log_kappa_model).items()}
+        values = {
+            k: jnp.asarray(v, X.dtype) for k, v in start.initial_values(log_kappa_model).items()
+        }
         nuts_kwargs["init_strategy"] = init_to_value(values=values)
     elif init != "prior":
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
     nuts_kwargs.setdefault("dense_mass", data.groups is not None)
     kernel = NUTS(circular_regression_model, **nuts_kwargs)
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples,
-                num_chains=num_chains, chain_method=chain_method, progress_bar=progress_bar)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
     with warnings.catch_warnings():  # the VonMises site would repeat the warning above
         warnings.simplefilter("ignore", DegreesWarning)
         mcmc.run(jax.random.key(seed), X, y, **kwargs)
     mcmc.regression_kwargs = kwargs
     if num_chains > 1:
         samples = mcmc.get_samples(group_by_chain=True)
-        names = [k for k in ("mu0", "beta", "kappa", "gamma0", "gamma", "sigma_mu", "u_mu",
-                             "sigma_kappa", "u_kappa") if k in samples]
+        names = [
+            k
+            for k in (
+                "mu0",
+                "beta",
+                "kappa",
+                "gamma0",
+                "gamma",
+                "sigma_mu",
+                "u_mu",
+                "sigma_kappa",
+                "u_kappa",
+            )
+            if k in samples
+        ]
         diag = check_chains(samples, link=link, var_names=names, stacklevel=2)
         mcmc.multimodality = diag
         if not diag["multimodal"]:

@@ -56,9 +56,20 @@ _TINY = float(np.finfo(np.float64).tiny)
 # As arrays: Numba freezes a global array as read-only data (one static copy), where a
 # global tuple is rebuilt on the stack at each call that indexes it.
 I0E_A, I0E_B, I1E_A, I1E_B, NDTRI_A, NDTRI_B, NDTRI_C, NDTRI_D, OMB_ARRAY, DERIV_ARRAY = (
-    np.array(t) for t in (_tables.I0E_A, _tables.I0E_B, _tables.I1E_A, _tables.I1E_B,
-                          _tables.NDTRI_A, _tables.NDTRI_B, _tables.NDTRI_C, _tables.NDTRI_D,
-                          OMB_SERIES, DERIV_SERIES))
+    np.array(t)
+    for t in (
+        _tables.I0E_A,
+        _tables.I0E_B,
+        _tables.I1E_A,
+        _tables.I1E_B,
+        _tables.NDTRI_A,
+        _tables.NDTRI_B,
+        _tables.NDTRI_C,
+        _tables.NDTRI_D,
+        OMB_SERIES,
+        DERIV_SERIES,
+    )
+)
 
 
 @register_jitable

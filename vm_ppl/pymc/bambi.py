@@ -96,11 +96,16 @@ def _identity_backend(eta):
 def _mean_link(link: str) -> bmb.Link:
     """The :class:`bambi.Link` for ``mu`` (names not in Bambi's tables, so ours are used)."""
     if link == "tan_half":
-        return bmb.Link("vm_ppl_tan_half", link=_tan_half, linkinv=_two_arctan,
-                        linkinv_backend=_two_arctan_backend)
+        return bmb.Link(
+            "vm_ppl_tan_half",
+            link=_tan_half,
+            linkinv=_two_arctan,
+            linkinv_backend=_two_arctan_backend,
+        )
     if link == "identity":
-        return bmb.Link("vm_ppl_circular_identity", link=_wrap, linkinv=_wrap,
-                        linkinv_backend=_identity_backend)
+        return bmb.Link(
+            "vm_ppl_circular_identity", link=_wrap, linkinv=_wrap, linkinv_backend=_identity_backend
+        )
     raise ValueError(f"link must be one of {LINKS}, got {link!r}")
 
 

@@ -326,8 +326,7 @@ vonmises_log_normaliser_scalar = VonMisesLogNormaliser(
 )
 vonmises_cdf_scalar = VonMisesCDF(upgrade_to_float, name="vonmises_cdf")
 vonmises_icdf_scalar = VonMisesICDF(upgrade_to_float, name="vonmises_icdf")
-vonmises_tan_half_logp_scalar = VonMisesTanHalfLogp(upgrade_to_float,
-                                                    name="vonmises_tan_half_logp")
+vonmises_tan_half_logp_scalar = VonMisesTanHalfLogp(upgrade_to_float, name="vonmises_tan_half_logp")
 
 
 class VonMisesElemwise(Elemwise):
@@ -341,17 +340,21 @@ class VonMisesElemwise(Elemwise):
     """
 
 
-_one_minus_bessel_ratio = VonMisesElemwise(one_minus_bessel_ratio_scalar,
-                                           name="OneMinusBesselRatio")
-_bessel_ratio_derivative = VonMisesElemwise(bessel_ratio_derivative_scalar,
-                                            name="BesselRatioDerivative")
+_one_minus_bessel_ratio = VonMisesElemwise(
+    one_minus_bessel_ratio_scalar, name="OneMinusBesselRatio"
+)
+_bessel_ratio_derivative = VonMisesElemwise(
+    bessel_ratio_derivative_scalar, name="BesselRatioDerivative"
+)
 _vonmises_logp = VonMisesElemwise(vonmises_logp_scalar, name="VonMisesLogp")
-_vonmises_log_normaliser = VonMisesElemwise(vonmises_log_normaliser_scalar,
-                                            name="VonMisesLogNormaliser")
+_vonmises_log_normaliser = VonMisesElemwise(
+    vonmises_log_normaliser_scalar, name="VonMisesLogNormaliser"
+)
 _vonmises_cdf = VonMisesElemwise(vonmises_cdf_scalar, name="VonMisesCDF")
 _vonmises_icdf = VonMisesElemwise(vonmises_icdf_scalar, name="VonMisesICDF")
-_vonmises_tan_half_logp = VonMisesElemwise(vonmises_tan_half_logp_scalar,
-                                           name="VonMisesTanHalfLogp")
+_vonmises_tan_half_logp = VonMisesElemwise(
+    vonmises_tan_half_logp_scalar, name="VonMisesTanHalfLogp"
+)
 
 
 def one_minus_bessel_ratio(k) -> pt.TensorVariable:

@@ -54,8 +54,10 @@ def _pytorch_vonmises_elemwise(op, node, **kwargs):
     @torch.compiler.disable
     def elemwise(*inputs):
         device = next((i.device for i in inputs if isinstance(i, torch.Tensor)), None)
-        arrays = [np.asarray(i.detach().cpu() if isinstance(i, torch.Tensor) else i,
-                             dtype=np.float64) for i in inputs]
+        arrays = [
+            np.asarray(i.detach().cpu() if isinstance(i, torch.Tensor) else i, dtype=np.float64)
+            for i in inputs
+        ]
         with np.errstate(all="ignore"):  # as the C and Numba backends: no FP warnings
             out = torch.from_numpy(np.asarray(kernel(*arrays))).to(dtype)
         return out if device is None else out.to(device)

@@ -43,8 +43,9 @@ def _fill_draws():
 def vonmises_draws(rng: np.random.Generator, mu, kappa, size=None) -> np.ndarray:
     r"""Exact von Mises draws in :math:`[-\pi, \pi)` (:func:`._kernels.draw`, compiled),
     ``mu`` and ``kappa`` broadcast against ``size``; advances ``rng``'s stream."""
-    shape = np.broadcast_shapes(np.shape(mu), np.shape(kappa),
-                                *(() if size is None else (tuple(size),)))
+    shape = np.broadcast_shapes(
+        np.shape(mu), np.shape(kappa), *(() if size is None else (tuple(size),))
+    )
     mu_b = np.ascontiguousarray(np.broadcast_to(np.asarray(mu, np.float64), shape)).ravel()
     k_b = np.ascontiguousarray(np.broadcast_to(np.asarray(kappa, np.float64), shape)).ravel()
     out = np.empty(mu_b.size)

@@ -50,10 +50,18 @@ __all__ = ["c_address", "ufunc"]
 
 # Numba's on-disk cache key of PyTensor's compiled graphs: the kernels' source and every
 # constant they import from the core, so that no edit can reuse a stale compilation.
-_CACHE_VERSION = zlib.crc32(repr((
-    inspect.getsource(_kernels), inspect.getsource(_tables), _kernels.OMB_SERIES,
-    _kernels.CDF_SEGMENTS, _kernels.CDF_SWITCH, _kernels.ASYMPTOTIC_THRESHOLD,
-)).encode())
+_CACHE_VERSION = zlib.crc32(
+    repr(
+        (
+            inspect.getsource(_kernels),
+            inspect.getsource(_tables),
+            _kernels.OMB_SERIES,
+            _kernels.CDF_SEGMENTS,
+            _kernels.CDF_SWITCH,
+            _kernels.ASYMPTOTIC_THRESHOLD,
+        )
+    ).encode()
+)
 
 
 def _nargs(kernel: Callable) -> int:

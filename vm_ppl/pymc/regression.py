@@ -104,9 +104,17 @@ def _scale_transform(scale: np.ndarray) -> dict:
     return {"transform": ScaleTransform(partial(_constant, scale))} if np.any(scale != 1.0) else {}
 
 
-def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, groups=None,
-                              n_groups: int | None = None, group_kappa: bool = False,
-                              record_mu: bool = False) -> pm.Model:
+def circular_regression_model(
+    X,
+    y=None,
+    *,
+    link: str = "tan_half",
+    Z=None,
+    groups=None,
+    n_groups: int | None = None,
+    group_kappa: bool = False,
+    record_mu: bool = False,
+) -> pm.Model:
     r"""Build the PyMC model :math:`y_i \sim \mathrm{VonMises}(\mu_0 + g(x_i^\top\beta +
     a_{j[i]}), \kappa_i)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma + b_{j[i]}`
     (:mod:`vm_ppl.regression`; the same sites and priors as :mod:`vm_ppl.numpyro`).
@@ -155,8 +163,7 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
     check_link(link)
     log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
     # VonMises("y", observed=y) warns on degrees.
-    data = check_regression_data(X, y, Z=Z, groups=groups, n_groups=n_groups,
-                                 warn_degrees=False)
+    data = check_regression_data(X, y, Z=Z, groups=groups, n_groups=n_groups, warn_degrees=False)
     X, y = data.X, data.y
     n, p = X.shape
     coords = {"obs": np.arange(n), "feature": np.arange(p)}
@@ -181,8 +188,12 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
             log_kappa = _prior("gamma0", PRIORS["gamma0"])
             if data.Z is not None:
                 Zd = pm.Data("Z", data.Z, dims=("obs", "kappa_feature"))
-                gamma = _prior("gamma", PRIORS["gamma"], dims="kappa_feature",
-                               **_scale_transform(covariate_scale(data.Z)))
+                gamma = _prior(
+                    "gamma",
+                    PRIORS["gamma"],
+                    dims="kappa_feature",
+                    **_scale_transform(covariate_scale(data.Z)),
+                )
                 log_kappa = log_kappa + pt.dot(Zd, gamma)
             if group_kappa:
                 sigma_kappa = _prior("sigma_kappa", PRIORS["sigma_kappa"])
@@ -197,8 +208,9 @@ def circular_regression_model(X, y=None, *, link: str = "tan_half", Z=None, grou
     return model
 
 
-def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
-             seed: int = 0) -> RegressionMLE:
+def mle_init(
+    X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16, seed: int = 0
+) -> RegressionMLE:
     r"""Multi-start maximum-likelihood start of the regression:
     :func:`vm_ppl.regression.mle_init` (shared with :mod:`vm_ppl.numpyro`).
 
@@ -218,8 +230,13 @@ def mle_init(X, y, *, link: str = "tan_half", Z=None, n_starts: int = 16,
     return _core_mle_init(X, y, link=link, Z=Z, n_starts=n_starts, seed=seed)
 
 
-def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float = 0.02,
-                         beta_tol: float = 4.0, warn: bool = True) -> dict:
+def detect_multimodality(
+    idata: az.InferenceData | Any,
+    *,
+    mean_cos_tol: float = 0.02,
+    beta_tol: float = 4.0,
+    warn: bool = True,
+) -> dict:
     r"""Check whether the chains of a circular regression sit in different modes.
 
     :func:`vm_ppl.regression.check_chains` (the check of both adapters).
@@ -244,8 +261,7 @@ def detect_multimodality(idata: az.InferenceData | Any, *, mean_cos_tol: float =
         "r_hat_max_circular": float}``.
     """
     post = getattr(idata, "posterior", idata)
-    return check_chains(post, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn,
-                        stacklevel=2)
+    return check_chains(post, mean_cos_tol=mean_cos_tol, beta_tol=beta_tol, warn=warn, stacklevel=2)
 
 
 def fit_circular_regression(
@@ -326,20 +342,23 @@ def fit_circular_regression(
     if init not in ("mle", "prior"):
         raise ValueError(f"init must be 'mle' or 'prior', got {init!r}")
     log_kappa_model = kappa_is_modelled(Z, groups, group_kappa)
-    model = circular_regression_model(X, y, link=link, Z=Z, groups=groups, n_groups=n_groups,
-                                      group_kappa=group_kappa)
+    model = circular_regression_model(
+        X, y, link=link, Z=Z, groups=groups, n_groups=n_groups, group_kappa=group_kappa
+    )
     start = None
     if init == "mle":
         start = mle_init(X, y, link=link, Z=Z, seed=random_seed).initial_values(log_kappa_model)
     if sampler == "nutpie":
         import nutpie
 
-        compile_kwargs = {k: sample_kwargs.pop(k) for k in ("backend", "gradient_backend")
-                          if k in sample_kwargs}
+        compile_kwargs = {
+            k: sample_kwargs.pop(k) for k in ("backend", "gradient_backend") if k in sample_kwargs
+        }
         compiled = nutpie.compile_pymc_model(model, initial_points=start, **compile_kwargs)
         sample_kwargs.setdefault("progress_bar", False)
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains,
-                              seed=random_seed, **sample_kwargs)
+        idata = nutpie.sample(
+            compiled, draws=draws, tune=tune, chains=chains, seed=random_seed, **sample_kwargs
+        )
     else:
         sample_kwargs.setdefault("progressbar", False)
         # PyMC's check is a linear R-hat, which warns falsely when mu0 straddles +-pi;
@@ -352,8 +371,14 @@ def fit_circular_regression(
             nuts["nuts_kwargs"] = {"dense_mass": True, **(nuts.get("nuts_kwargs") or {})}
             sample_kwargs["nuts_sampler_kwargs"] = nuts
         with model:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-                              initvals=start, **sample_kwargs)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=random_seed,
+                initvals=start,
+                **sample_kwargs,
+            )
     if check and idata.posterior.sizes["chain"] > 1:
         names = [v.name for v in model.free_RVs]
         diag = check_chains(idata.posterior, link=link, var_names=names, stacklevel=2)
@@ -363,7 +388,8 @@ def fit_circular_regression(
     if predictive:
         with model:
             idata.extend(pm.sample_prior_predictive(draws=500, random_seed=random_seed))
-            pm.sample_posterior_predictive(idata, random_seed=random_seed, progressbar=False,
-                                           extend_inferencedata=True)
+            pm.sample_posterior_predictive(
+                idata, random_seed=random_seed, progressbar=False, extend_inferencedata=True
+            )
             pm.compute_log_likelihood(idata, progressbar=False)
     return model, idata

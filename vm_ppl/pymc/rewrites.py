@@ -58,8 +58,10 @@ __all__ = [
 
 def has_vm_ppl_op(fgraph: FunctionGraph) -> bool:
     """Whether ``fgraph`` has an ``Elemwise`` of a vm_ppl op (:class:`.ops.KernelScalarOp`)."""
-    return any(isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, KernelScalarOp)
-               for node in fgraph.apply_nodes)
+    return any(
+        isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, KernelScalarOp)
+        for node in fgraph.apply_nodes
+    )
 
 
 class OnlyWithVmPplOps(GraphRewriter):
@@ -113,18 +115,19 @@ def local_vonmises_split_normaliser(fgraph, node):
     (out,) = node.outputs
     new = expand_logp(*node.inputs, dtype=out.type.dtype)
     if new.type.broadcastable != out.type.broadcastable:
-        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable)
-                                             if b])
+        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable) if b])
     return [new]
-
-
 
 
 def _elemwise_inputs(var, scalar_type) -> list | None:
     """Inputs of ``var``'s owner if it is a two-input Elemwise of ``scalar_type``."""
     node = var.owner
-    if (node is not None and isinstance(node.op, Elemwise)
-            and isinstance(node.op.scalar_op, scalar_type) and len(node.inputs) == 2):
+    if (
+        node is not None
+        and isinstance(node.op, Elemwise)
+        and isinstance(node.op.scalar_op, scalar_type)
+        and len(node.inputs) == 2
+    ):
         return list(node.inputs)
     return None
 
@@ -174,9 +177,12 @@ def local_tan_half_angle_atan_link(fgraph, node):
     for i in (0, 1):
         a, twice = add[i], _elemwise_inputs(add[1 - i], ps.Mul)
         arctan = None if twice is None else _split_constant(twice, 2.0)
-        if (arctan is not None and arctan.owner is not None
-                and isinstance(arctan.owner.op, Elemwise)
-                and isinstance(arctan.owner.op.scalar_op, ps.ArcTan)):
+        if (
+            arctan is not None
+            and arctan.owner is not None
+            and isinstance(arctan.owner.op, Elemwise)
+            and isinstance(arctan.owner.op.scalar_op, ps.ArcTan)
+        ):
             (e,) = arctan.owner.inputs
             break
     else:
@@ -191,8 +197,6 @@ def local_tan_half_angle_atan_link(fgraph, node):
     if t.type.broadcastable != out.type.broadcastable:
         t = pt.specify_broadcastable(t, *[i for i, b in enumerate(out.type.broadcastable) if b])
     return [t]
-
-
 
 
 class MergeModuloSpecifyShape(GraphRewriter):
@@ -232,9 +236,10 @@ class MergeModuloSpecifyShape(GraphRewriter):
                 if twin is None or twin is client or twin not in fgraph.apply_nodes:
                     continue
                 try:
-                    fgraph.replace_all_validate(list(zip(client.outputs, twin.outputs,
-                                                         strict=True)),
-                                                reason="merge_modulo_specify_shape")
+                    fgraph.replace_all_validate(
+                        list(zip(client.outputs, twin.outputs, strict=True)),
+                        reason="merge_modulo_specify_shape",
+                    )
                     replaced = True
                 except (TypeError, InconsistencyError):  # leave the graph as it is
                     continue
@@ -298,7 +303,8 @@ def local_vonmises_elemwise(fgraph, node):
     if type(node.op) is not Elemwise or not isinstance(node.op.scalar_op, KernelScalarOp):
         return None
     return VonMisesElemwise(node.op.scalar_op, name=type(node.op.scalar_op).__name__)(
-        *node.inputs, return_list=True)
+        *node.inputs, return_list=True
+    )
 
 
 def _register(name: str, rewriter: GraphRewriter, *tags: str, position: float) -> None:
@@ -309,26 +315,48 @@ def _register(name: str, rewriter: GraphRewriter, *tags: str, position: float) -
 # canonicalisation (which could merge the link's add into a larger one). Two rewriter
 # objects for C and Numba: a DB drops an object from a query as soon as one of its tags
 # is excluded, and NUMBA excludes ``cxx_only`` (one object tagged for both never ran there).
-_register("vonmises_expand_c",
-          in2out(local_vonmises_split_normaliser, name="vonmises_expand_c"),
-          "fast_run", "cxx_only", position=0.62)
-_register("vonmises_expand_numba",
-          in2out(local_vonmises_split_normaliser, name="vonmises_expand_numba"),
-          "numba", position=0.621)
-_register("vonmises_tan_half_link_c",
-          in2out(local_tan_half_angle_atan_link, name="vonmises_tan_half_link_c"),
-          "fast_run", "cxx_only", position=0.625)
-_register("vonmises_tan_half_link_numba",
-          in2out(local_tan_half_angle_atan_link, name="vonmises_tan_half_link_numba"),
-          "numba", position=0.626)
+_register(
+    "vonmises_expand_c",
+    in2out(local_vonmises_split_normaliser, name="vonmises_expand_c"),
+    "fast_run",
+    "cxx_only",
+    position=0.62,
+)
+_register(
+    "vonmises_expand_numba",
+    in2out(local_vonmises_split_normaliser, name="vonmises_expand_numba"),
+    "numba",
+    position=0.621,
+)
+_register(
+    "vonmises_tan_half_link_c",
+    in2out(local_tan_half_angle_atan_link, name="vonmises_tan_half_link_c"),
+    "fast_run",
+    "cxx_only",
+    position=0.625,
+)
+_register(
+    "vonmises_tan_half_link_numba",
+    in2out(local_tan_half_angle_atan_link, name="vonmises_tan_half_link_numba"),
+    "numba",
+    position=0.626,
+)
 # JAX only: the "jax" tag is included by PyTensor's JAX mode and by no other mode.
-_register("vonmises_tan_half_fuse_jax",
-          in2out(local_vonmises_tan_half_fuse, name="vonmises_tan_half_fuse_jax"),
-          "jax", position=0.627)
+_register(
+    "vonmises_tan_half_fuse_jax",
+    in2out(local_vonmises_tan_half_fuse, name="vonmises_tan_half_fuse_jax"),
+    "jax",
+    position=0.627,
+)
 # Every mode (PYTORCH has no tag of its own); after the gradient graph exists.
-_register("vonmises_elemwise",
-          in2out(local_vonmises_elemwise, name="vonmises_elemwise"),
-          "fast_run", "fast_compile", position=0.628)
+_register(
+    "vonmises_elemwise",
+    in2out(local_vonmises_elemwise, name="vonmises_elemwise"),
+    "fast_run",
+    "fast_compile",
+    position=0.628,
+)
 # Just before elementwise fusion (position 49).
-_register("vonmises_merge_modulo_specify_shape", MergeModuloSpecifyShape(), "fast_run",
-          position=48.5)
+_register(
+    "vonmises_merge_modulo_specify_shape", MergeModuloSpecifyShape(), "fast_run", position=48.5
+)
