@@ -38,12 +38,10 @@ def test_circular_variance(x64):
 
 
 def _kl_quad(mp_, kp, mq, kq):
-    f = lambda t: (
-        st.vonmises.pdf(t, kp, loc=mp_)
-        * (  # noqa: E731
-            st.vonmises.logpdf(t, kp, loc=mp_) - st.vonmises.logpdf(t, kq, loc=mq)
-        )
-    )
+    def f(t):
+        lp, lq = st.vonmises.logpdf(t, kp, loc=mp_), st.vonmises.logpdf(t, kq, loc=mq)
+        return st.vonmises.pdf(t, kp, loc=mp_) * (lp - lq)
+
     return si.quad(f, -np.pi, np.pi, epsabs=1e-13, limit=200)[0]
 
 
