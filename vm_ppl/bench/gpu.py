@@ -21,6 +21,14 @@ warm-up, compile included, is ``first_ms``):
     against the built-in: wall time (compile included) and the smallest bulk ESS per
     second (``numpyro.diagnostics.effective_sample_size``).
 
+``tan_half``
+    The fused tan-half regression log-density :func:`vm_ppl.tan_half_log_prob` in float32
+    on the device: max error against the float64 kernel on the host CPU (relative to
+    ``|log p| + |log normaliser|``, at the points of ``vm_ppl.bench.tan_half``'s accuracy
+    table) for kappa in {10, 1e3, 1e6}, and the time of ``value_and_grad`` of the summed
+    log-density at 10^6 observations against ``log_prob(mu0 + 2 arctan(eta))`` and
+    NumPyro's ``VonMises(mu0 + 2 arctan(eta)).log_prob``.
+
 ``--reps`` defaults to 3 (2 with ``--quick``). ``--quick`` shrinks every size so that
 the whole set runs in about a minute on a CPU (used by the tests). It prints Markdown
 tables and writes every number to ``OUT.json`` (rewritten after each section, so a
@@ -231,6 +239,52 @@ def nuts_rows(nobs: int, chains: int, warmup: int, samples: int) -> list[dict]:
     return rows
 
 
+def tan_half_rows(nobs: int, reps: int) -> list[dict]:
+    import numpyro.distributions as nd
+
+    from vm_ppl import log_prob, tan_half_log_prob
+    from vm_ppl.bench.tan_half import _accuracy_points
+
+    rows = []
+    cpu = jax.devices("cpu")[0]
+    for k in (10.0, 1e3, 1e6):
+        row = {"section": "tan_half", "what": "accuracy", "kappa": k}
+
+        def acc(k=k):
+            y, m0, eta = _accuracy_points(k, 256, np.float32, seed=5)
+            out = np.asarray(tan_half_log_prob(y, m0, eta, np.float32(k)), np.float64)
+            with jax.enable_x64(True), jax.default_device(cpu):
+                args = [a.astype(np.float64) for a in (y, m0, eta)]
+                ref = np.asarray(tan_half_log_prob(*args, np.float64(k)))
+                norm = abs(float(tan_half_log_prob(0.0, 0.0, 0.0, np.float64(k))))
+            return {"max_rel_err": float(np.max(np.abs(out - ref) / (np.abs(ref) + norm)))}
+
+        rows.append(_guarded(row, acc))
+    rng = np.random.default_rng(8)
+    x = jnp.asarray(rng.standard_normal(nobs), jnp.float32)
+    y = jnp.asarray(rng.vonmises(1.0 + 2 * np.arctan(0.8 * np.asarray(x)), 5.0), jnp.float32)
+    fns = {
+        "tan_half_log_prob": lambda p: tan_half_log_prob(y, p[0], p[1] * x, p[2]).sum(),
+        "log_prob(mu0 + 2 atan)": lambda p: log_prob(
+            y, p[0] + 2 * jnp.arctan(p[1] * x), p[2]
+        ).sum(),
+        "numpyro VonMises": lambda p: (
+            nd.VonMises(p[0] + 2 * jnp.arctan(p[1] * x), p[2]).log_prob(y).sum()
+        ),
+    }
+    p = jnp.asarray([0.9, 0.7, 4.0], jnp.float32)
+    for name, f in fns.items():
+        row = {
+            "section": "tan_half",
+            "what": "value_and_grad",
+            "implementation": name,
+            "nobs": nobs,
+        }
+        vg = jax.jit(jax.value_and_grad(f))
+        rows.append(_guarded(row, lambda vg=vg: _time(lambda: vg(p), reps)))
+    return rows
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"device: {result['device_kind']} ({result['platform']}), {result['date']}; "
@@ -283,6 +337,23 @@ def markdown(result: dict) -> str:
                 f"{r.get('min_ess_per_s', float('nan')):.0f} | {r.get('divergences', '-')} | "
                 f"{r.get('error', '')} |"
             )
+    lines += [
+        "",
+        "| tan-half log-density, float32 on the device | kappa or n | max error / scale "
+        "or ms | error |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["section"] == "tan_half" and r["what"] == "accuracy":
+            lines.append(
+                f"| accuracy vs float64 on the host CPU | {r['kappa']:g} | "
+                f"{r.get('max_rel_err', float('nan')):.1e} | {r.get('error', '')} |"
+            )
+        elif r["section"] == "tan_half":
+            lines.append(
+                f"| value_and_grad, {r['implementation']} | {r['nobs']:.0e} | "
+                f"{r.get('ms', float('nan')):.3f} | {r.get('error', '')} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -296,8 +367,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--sections",
         nargs="+",
-        default=["sample", "predictive", "nuts"],
-        choices=["sample", "predictive", "nuts"],
+        default=["sample", "predictive", "nuts", "tan_half"],
+        choices=["sample", "predictive", "nuts", "tan_half"],
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -331,6 +402,9 @@ def main(argv: list[str] | None = None) -> dict:
         save()
     if "nuts" in args.sections:
         result["rows"] += nuts_rows(*((50, 2, 30, 30) if quick else (1000, 8, 500, 1000)))
+        save()
+    if "tan_half" in args.sections:
+        result["rows"] += tan_half_rows(10_000 if quick else 10**6, max(reps, 10))
         save()
     md = markdown(result)
     result["markdown"] = md
