@@ -85,8 +85,12 @@ def numpyro_fits():
                 X,
                 y,
                 link=link,
-                num_warmup=200,
-                num_samples=400,
+                # 200 warm-up steps left one of four chains short of the typical set
+                # (chain check warned) after an unrelated change of float32 rounding in the
+                # fused density: too short to adapt a dense mass matrix for ~25 sites; and
+                # 400 draws per chain gave R-hat 1.015 for the group scale sigma_kappa.
+                num_warmup=500,
+                num_samples=1000,
                 num_chains=4,
                 chain_method="vectorized",
                 seed=1,
@@ -113,8 +117,8 @@ def test_numpyro_inference_data_predictive_and_loo(numpyro_fits):
         draws = np.asarray(idata[group]["y"])
         assert draws.shape[-1] == y.size
         assert np.all((draws >= -np.pi) & (draws < np.pi))
-    assert idata.posterior_predictive["y"].shape[:2] == (4, 400)
-    assert idata.log_likelihood["y"].shape == (4, 400, y.size)
+    assert idata.posterior_predictive["y"].shape[:2] == (4, 1000)
+    assert idata.log_likelihood["y"].shape == (4, 1000, y.size)
     # The pointwise log-likelihood is the von Mises density at each draw's parameters.
     post = mcmc.get_samples()
     i = 17
