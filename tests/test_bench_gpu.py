@@ -16,7 +16,7 @@ def test_gpu_script_quick_runs_every_section(tmp_path):
     rows = saved["rows"]
     assert not [r for r in rows if "error" in r], [r.get("error") for r in rows]
     sections = {r["section"] for r in rows}
-    assert sections == {"sample", "predictive", "nuts"}
+    assert sections == {"sample", "predictive", "nuts", "tan_half"}
     sample = [r for r in rows if r["section"] == "sample"]
     assert {(r["kind"], r["implementation"]) for r in sample} == {
         (kind, impl) for kind in ("shared", "grouped") for impl in ("vm_ppl", "numpyro")
@@ -26,4 +26,8 @@ def test_gpu_script_quick_runs_every_section(tmp_path):
     assert all(r["nan"] == 0 and r["shape"] == [r["draws"], r["nobs"]] for r in pred)
     nuts = [r for r in rows if r["section"] == "nuts"]
     assert all(r["min_ess"] > 0 and r["chain_method"] == "vectorized" for r in nuts)
+    th = [r for r in rows if r["section"] == "tan_half"]
+    # float32 on the device (here the CPU) against the float64 kernel: issue #15's 1e-5
+    assert all(r["max_rel_err"] < 1e-5 for r in th if r["what"] == "accuracy")
+    assert len([r for r in th if r["what"] == "value_and_grad" and r["ms"] > 0]) == 3
     assert "NUTS vectorized" in res["markdown"] and saved["device_kind"] in res["markdown"]
