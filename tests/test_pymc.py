@@ -634,3 +634,20 @@ def test_tan_half_fusion_on_jax(vmp, link):
     np.testing.assert_allclose(lp, model.compile_logp()(point), rtol=1e-12)
     dlogp = model.compile_dlogp()(point)
     np.testing.assert_allclose(np.concatenate([np.ravel(g) for g in grad]), dlogp, rtol=1e-9)
+
+
+def test_ops_fused_into_a_sum_compile_on_the_c_backend(vmp):
+    """``sum(op(x))``: PyTensor fuses the op into a CAReduce, whose C code is compiled
+    without the scalar op's support code (that used to fail: undeclared kernel-address
+    helper); each op must compile and match its elementwise evaluation."""
+    x = pt.dvector("x")
+    xs = np.array([0.3, 1.7, 4.0, 40.0])
+    for expr in (
+        vmp.one_minus_bessel_ratio(x),
+        vmp.bessel_ratio_derivative(x),
+        vmp.vonmises_cdf(x, 0.1, 2.0),
+        vmp.vonmises_logp(x, 0.1, x),
+    ):
+        total = pytensor.function([x], expr.sum(), mode="FAST_RUN")(xs)
+        each = pytensor.function([x], expr, mode="FAST_RUN")(xs)
+        np.testing.assert_allclose(total, each.sum(), rtol=1e-13)

@@ -73,31 +73,6 @@ def _core_log_normaliser(k):
     return -_core_log_prob(0.0, 0.0, k)
 
 
-# Fetches a kernel's address from Python once per compiled module. PyTensor runs C
-# thunks holding the GIL; PyGILState_Ensure makes that explicit. On failure the Python
-# error stays set and the op's code jumps to PyTensor's failure label.
-_C_SUPPORT_CODE = """
-#ifndef VM_PPL_KERNEL_ADDRESS
-#define VM_PPL_KERNEL_ADDRESS
-static void *vm_ppl_kernel_address(const char *name) {
-    void *address = NULL;
-    PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *module = PyImport_ImportModule("vm_ppl.pymc.registry");
-    if (module != NULL) {
-        PyObject *value = PyObject_CallMethod(module, "c_address", "s", name);
-        if (value != NULL) {
-            address = PyLong_AsVoidPtr(value);
-            Py_DECREF(value);
-        }
-        Py_DECREF(module);
-    }
-    PyGILState_Release(gil);
-    return address;
-}
-#endif
-"""
-
-
 class KernelScalarOp(ScalarOp):
     """A scalar op whose implementations all come from ``kernel`` (a function of
     :mod:`._kernels`, in double precision; results are cast to the output dtype), except
@@ -109,9 +84,6 @@ class KernelScalarOp(ScalarOp):
     def impl(self, *inputs):
         return self.kernel(*(float(v) for v in inputs))
 
-    def c_support_code(self, **kwargs) -> str:
-        return _C_SUPPORT_CODE
-
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         if any(i.type not in float_types for i in node.inputs) or (
             node.outputs[0].type not in float_types
@@ -121,17 +93,33 @@ class KernelScalarOp(ScalarOp):
         signature = ", ".join(["double"] * len(inputs))
         args = ", ".join(f"(double) {v}" for v in inputs)
         fail = sub["fail"]
+        # The kernel's address is fetched from Python once per compiled module (PyTensor
+        # runs C thunks holding the GIL; PyGILState_Ensure makes that explicit). Inline,
+        # not in support code: a CAReduce fused with this op (``sum(op(x))``) compiles the
+        # scalar code without its scalar ops' support code. On failure the Python error
+        # stays set and the code jumps to PyTensor's failure label.
         return f"""{{
     static double (*kernel)({signature}) = NULL;
     if (kernel == NULL) {{
-        kernel = (double (*)({signature})) vm_ppl_kernel_address("{self.kernel.__name__}");
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject *module = PyImport_ImportModule("vm_ppl.pymc.registry");
+        if (module != NULL) {{
+            PyObject *value = PyObject_CallMethod(
+                module, "c_address", "s", "{self.kernel.__name__}");
+            if (value != NULL) {{
+                kernel = (double (*)({signature})) PyLong_AsVoidPtr(value);
+                Py_DECREF(value);
+            }}
+            Py_DECREF(module);
+        }}
+        PyGILState_Release(gil);
         if (kernel == NULL) {{ {fail} }}
     }}
     {z} = (npy_{node.outputs[0].dtype}) kernel({args});
 }}"""
 
     def c_code_cache_version(self):
-        return (4,)
+        return (5,)
 
 
 class OneMinusBesselRatio(KernelScalarOp):
