@@ -391,6 +391,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--json", default=None, help="save the records to this file")
     args = parser.parse_args(argv)
+    import jax
+
+    # Start JAX's CPU backend now: importing pymc.sampling.jax (the pymc table) before it
+    # has started sets XLA_FLAGS to 100 host devices, with which the fused kernel ran
+    # 3.5-5x slower at n = 1,000 (the built-in not) in every later table of the process.
+    jax.devices()
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {_cpu_model()}; "
         f"{_versions()}; median of {args.rounds} interleaved rounds\n"
