@@ -83,7 +83,9 @@ def _in_loop(fn: Callable, calls: int) -> Callable:
             q = jax.tree_util.tree_map(lambda a, b: a + 1e-9 * b, q, g)
             return q, acc + v
 
-        return jax.lax.fori_loop(0, calls, body, (p, 0.0 * fn(p)[0]))[1]
+        value = jax.eval_shape(fn, p)[0]  # the accumulator's type, without evaluating fn
+        acc = jax.numpy.zeros(value.shape, value.dtype)
+        return jax.lax.fori_loop(0, calls, body, (p, acc))[1]
 
     return jax.jit(run)
 
@@ -109,11 +111,10 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
         fns = {name: _in_loop(fn, calls[name]) for name, fn in fns.items()}
         for name, fn in fns.items():
             jax.block_until_ready(fn(args[name]))  # compile
-    per_call = 1 if mode == "call" else None
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            if per_call is None:  # one call of the loop = calls[name] evaluations
+            if mode == "loop":  # one call of the loop = calls[name] evaluations
                 times[name].append(_time_round(fn, args[name], 1) / calls[name])
             else:
                 times[name].append(_time_round(fn, args[name], calls[name]))
