@@ -48,6 +48,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._devices import request_host_devices
+
 TRUE = {"mu0": 1.0, "beta": 0.8, "kappa": 5.0}
 
 
@@ -390,17 +392,23 @@ def main(argv: list[str] | None = None) -> dict:
         default=["call", "loop"],
         help="time dispatched calls, evaluations inside one compiled loop, or both",
     )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="host devices JAX starts with (parallel chains run on 4 in `vm-ppl bench ess`)",
+    )
     parser.add_argument("--json", default=None, help="save the records to this file")
     args = parser.parse_args(argv)
-    import jax
-
-    # Start JAX's CPU backend now: importing pymc.sampling.jax (the pymc table) before it
-    # has started sets XLA_FLAGS to 100 host devices, with which the fused kernel ran
-    # 3.5-5x slower at n = 1,000 (the built-in not) in every later table of the process.
-    jax.devices()
+    # Start JAX's CPU backend now, with the devices asked for: importing
+    # pymc.sampling.jax (the pymc table) before it has started sets XLA_FLAGS to 100 host
+    # devices. XLA splits costly loops into parallel tasks, which run slower when host
+    # devices share the cores.
+    devices = request_host_devices(args.devices)
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {_cpu_model()}; "
-        f"{_versions()}; median of {args.rounds} interleaved rounds\n"
+        f"{_versions()}; {devices} host device(s); median of {args.rounds} interleaved "
+        "rounds\n"
     )
     result = {}
     for name in args.tables:

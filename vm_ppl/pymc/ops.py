@@ -61,6 +61,7 @@ __all__ = [
     "bessel_ratio_derivative",
     "half_angle_terms",
     "one_minus_bessel_ratio",
+    "split_logp",
     "vonmises_cdf",
     "vonmises_icdf",
     "vonmises_log_normaliser",
@@ -185,6 +186,14 @@ def half_angle_terms(x, mu, module):
     t2 = t * t
     q = 1.0 / (1.0 + t2)
     return t2 * q, t * q
+
+
+def split_logp(x, mu, k, log_normaliser, module):
+    r""":math:`-2k\sin^2\frac{x-\mu}{2} - \mathrm{log\_normaliser}(k)`: the density with
+    its normaliser evaluated on ``k``'s own shape, in ``module``'s ops (``pt``: the C and
+    Numba expansion, :func:`.rewrites.expand_logp`; ``torch``: :mod:`.pytorch`)."""
+    s2, _ = half_angle_terms(x, mu, module)
+    return -2.0 * k * s2 - log_normaliser(k)
 
 
 def _nan_if_invalid_k(k, gz):

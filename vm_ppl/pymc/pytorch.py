@@ -4,62 +4,95 @@ r"""PyTorch implementations of the von Mises ops (``mode="PYTORCH"``): opt in by
 
 PyTensor's PyTorch dispatch imports torch (seconds), so ``import vm_ppl.pymc`` does not
 register these; importing this module does, through PyTensor's ``pytorch_funcify``
-(no patching). Each op runs its kernel from :mod:`._kernels`, compiled by Numba to a
-NumPy ufunc (:func:`.registry.ufunc`), on the CPU, in float64, cast back to the graph's
-dtype: the same source as the C and Numba backends, so they agree to rounding.
+(no patching).
+
+Each op's kernel from :mod:`._kernels` (the source the C and Numba backends compile),
+compiled by Numba to a NumPy ufunc (:func:`.registry.ufunc`), is registered as a torch
+operator ``torch.ops.vm_ppl.<kernel>`` through ``torch.library`` (CPU; tensors on another
+device are copied to the CPU and back), with a fake (meta) implementation that gives
+its shape: ``torch.compile``, which PyTensor's PyTorch linker applies to the whole graph,
+keeps such an operator inside the compiled graph as one opaque call, where a
+``torch.compiler.disable`` function would split the graph around every call
+(the split cost about 0.4 ms per logp + dlogp at n = 10^5, ``python -m
+vm_ppl.bench.pymc_perf --modes PYTORCH``, BENCHMARKS.md). The kernels compute in float64,
+as on C and Numba, and the result is cast to the graph's dtype.
+
 :class:`~.ops.VonMisesElemwise` nodes (every ``Elemwise`` of a vm_ppl op, see
-:func:`.rewrites.local_vonmises_elemwise`) call the ufunc once on the inputs as they are,
-so the normaliser is evaluated per ``k``, not per angle; the density itself runs as the C
-and Numba graphs have it (:func:`.rewrites.expand_logp`: torch ops per angle, the
-normaliser's ufunc once per ``k``). The ufunc call is a graph break for
-``torch.compile`` (``torch.compiler.disable``): torch cannot trace Numba code. Tensors
-on another device are copied to the CPU and back.
+:func:`.rewrites.local_vonmises_elemwise`) call the operator once on the inputs as they
+are, so the normaliser is evaluated per ``k``, not per angle; the density itself is
+:func:`.ops.split_logp` in torch ops per angle, as the C and Numba graphs have it.
 
 Gradients are PyTensor's symbolic ones (graphs of these ops and standard ones), as on
 every backend. Random variables: PyTensor 2.38's PyTorch backend has no
-``RandomVariable`` conversion at all (``pm.VonMises`` cannot be drawn there either), so
-``pm.draw`` and predictive sampling need another mode.
+``RandomVariable`` conversion at all (``pm.draw(pm.VonMises.dist(...))`` fails there
+too), so ``pm.draw`` and predictive sampling need another mode.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 import numpy as np
 import torch
-from pytensor.graph.fg import FunctionGraph
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
-from .ops import VonMisesElemwise, vonmises_logp_scalar
+from .ops import VonMisesElemwise, split_logp, vonmises_log_normaliser_scalar, vonmises_logp_scalar
 from .registry import ufunc
-from .rewrites import expand_logp
 
-__all__: list[str] = []
+__all__ = ["torch_kernel"]
+
+_LIBRARY = torch.library.Library("vm_ppl", "DEF")
+_OPERATORS: dict[str, Callable] = {}
+
+
+def torch_kernel(kernel: Callable) -> Callable:
+    """``kernel`` (a function of :mod:`._kernels`) as the torch operator ``vm_ppl::<name>``.
+
+    Broadcasting, float64 out; defined on first use and reused.
+    """
+    name = kernel.__name__
+    if name not in _OPERATORS:
+        compiled = ufunc(kernel)
+        args = ", ".join(f"Tensor {a}" for a in inspect.signature(kernel).parameters)
+        _LIBRARY.define(f"{name}({args}) -> Tensor")
+
+        def impl(*inputs: torch.Tensor) -> torch.Tensor:
+            arrays = (i.detach().cpu().numpy() for i in inputs)
+            with np.errstate(all="ignore"):  # as the C and Numba backends: no FP warnings
+                out = np.asarray(compiled(*arrays), dtype=np.float64)
+            return torch.from_numpy(out).to(inputs[0].device)
+
+        def fake(*inputs: torch.Tensor) -> torch.Tensor:
+            shape = torch.broadcast_shapes(*(i.shape for i in inputs))
+            return inputs[0].new_empty(shape, dtype=torch.float64)
+
+        for key in ("CPU", "CUDA"):
+            _LIBRARY.impl(name, impl, key)
+        torch.library.register_fake(f"vm_ppl::{name}", fake, lib=_LIBRARY)
+        _OPERATORS[name] = getattr(torch.ops.vm_ppl, name).default
+    return _OPERATORS[name]
+
+
+def _elemwise(kernel: Callable, dtype: torch.dtype) -> Callable:
+    operator = torch_kernel(kernel)
+
+    def elemwise(*inputs):
+        return operator(*(torch.as_tensor(i, dtype=torch.float64) for i in inputs)).to(dtype)
+
+    return elemwise
 
 
 @pytorch_funcify.register(VonMisesElemwise)
 def _pytorch_vonmises_elemwise(op, node, **kwargs):
-    if op.scalar_op is vonmises_logp_scalar:
-        # The density as the C and Numba graphs have it (torch ops per angle, the
-        # normaliser once per k), converted by PyTensor itself.
-        inputs = [i.type() for i in node.inputs]
-        fgraph = FunctionGraph(inputs, [expand_logp(*inputs, dtype=node.outputs[0].dtype)])
-        expanded = pytorch_funcify(fgraph)
-
-        def logp(*inputs):
-            return expanded(*inputs)[0]
-
-        return logp
-    kernel = ufunc(op.scalar_op.kernel)
     dtype = getattr(torch, node.outputs[0].dtype)
+    if op.scalar_op is not vonmises_logp_scalar:
+        return _elemwise(op.scalar_op.kernel, dtype)
+    log_normaliser = _elemwise(vonmises_log_normaliser_scalar.kernel, dtype)
 
-    @torch.compiler.disable
-    def elemwise(*inputs):
-        device = next((i.device for i in inputs if isinstance(i, torch.Tensor)), None)
-        arrays = [
-            np.asarray(i.detach().cpu() if isinstance(i, torch.Tensor) else i, dtype=np.float64)
-            for i in inputs
-        ]
-        with np.errstate(all="ignore"):  # as the C and Numba backends: no FP warnings
-            out = torch.from_numpy(np.asarray(kernel(*arrays))).to(dtype)
-        return out if device is None else out.to(device)
+    def logp(x, mu, k):
+        # In the output's precision, as the C and Numba expansion (rewrites.expand_logp).
+        x, mu, k = (torch.as_tensor(i, dtype=dtype) for i in (x, mu, k))
+        return split_logp(x, mu, k, log_normaliser, torch)
 
-    return elemwise
+    return logp

@@ -39,7 +39,7 @@ from .ops import (
     KernelScalarOp,
     VonMisesElemwise,
     _vonmises_log_normaliser,
-    half_angle_terms,
+    split_logp,
     vonmises_logp_scalar,
     vonmises_tan_half_logp,
 )
@@ -90,8 +90,7 @@ def expand_logp(x, mu, k, dtype: str) -> pt.TensorVariable:
     normaliser on ``k``'s own shape (:func:`local_vonmises_split_normaliser`)."""
     # In the output's precision (a Python-float kappa is a float32 constant, say).
     x, mu, k = (pt.cast(i, dtype) for i in (x, mu, k))
-    s2, _ = half_angle_terms(x, mu, pt)
-    return pt.cast(-2.0 * k * s2 - _vonmises_log_normaliser(k), dtype)
+    return pt.cast(split_logp(x, mu, k, _vonmises_log_normaliser, pt), dtype)
 
 
 @node_rewriter([Elemwise])
