@@ -212,6 +212,27 @@ def test_pytorch_mode_model_and_no_random_variables(vmp):
         pm.draw(vmp.VonMises.dist(0.0, 1.0), mode="PYTORCH")
 
 
+@pytest.mark.skipif(find_spec("torch") is None, reason="torch is not installed")
+def test_pytorch_ops_stay_inside_the_compiled_graph(vmp):
+    # Each kernel is a torch operator with a fake implementation, so torch.compile keeps
+    # it in the graph; a torch.compiler.disable'd call would break the graph around it
+    # (slower: BENCHMARKS.md, PyMC per backend). PyMC's own Check/SpecifyShape still
+    # break it, so only breaks that name our code count.
+    import torch._dynamo.utils
+
+    torch._dynamo.utils.counters.clear()
+    x = pt.dvector("x")
+    mu, kappa = pt.dscalars("mu", "kappa")
+    lp = pm.logp(vmp.VonMises.dist(mu, kappa), x).sum()
+    outputs = [lp, *pytensor.grad(lp, [mu, kappa]), vmp.vonmises_cdf(x, mu, kappa).sum()]
+    fn = pytensor.function([x, mu, kappa], outputs, mode="PYTORCH")
+    fn(np.linspace(-3.0, 3.0, 50), 0.3, 2.0)
+    breaks = " ".join(torch._dynamo.utils.counters["graph_break"])
+    assert breaks  # PyMC's own breaks were recorded, so ours would have been too
+    for ours in ("compiler.disable", "_pytorch_vonmises_elemwise", "pymc/pytorch.py"):
+        assert ours not in breaks, breaks
+
+
 def _wind_model(vmp):
     from vm_ppl.datasets import load_wind
 

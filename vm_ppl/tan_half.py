@@ -21,11 +21,11 @@ identity: with :math:`h = (y - \mu_0)/2`, :math:`\phi = \arctan\eta`,
 
 so that :math:`\sin^2\frac{d}{2} = u^2/w` and
 :math:`\sin\frac{d}{2}\cos\frac{d}{2} = uv/w`. Each observation needs one half-angle
-sine/cosine pair (XLA's ``sin``/``cos`` in float64; double-word polynomials in float32,
-below) and two divisions; no ``tan``, no ``arctan``. Written with :math:`s, c` instead of
-:math:`\tan h` (the same identity multiplied through by :math:`c`), nothing is infinite at
-:math:`y - \mu_0 = \pm\pi` and nothing needs clipping at the antipode :math:`d = \pm\pi`,
-where :math:`u^2 = w` exactly up to rounding.
+sine/cosine pair (the core's fused polynomials, :func:`vm_ppl._fastmath.half_angle_sincos`,
+in double words in float32) and two divisions; no ``tan``, no ``arctan``. Written with
+:math:`s, c` instead of :math:`\tan h` (the same identity multiplied through by :math:`c`),
+nothing is infinite at :math:`y - \mu_0 = \pm\pi` and nothing needs clipping at the
+antipode :math:`d = \pm\pi`, where :math:`u^2 = w` exactly up to rounding.
 
 Accuracy: near the mode :math:`u = s - \eta c` is a small difference of O(1) terms. In
 float64 one rounding of each costs a few ulp of :math:`\sin\phi` in
@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import half_angle_sincos_dd, split_prod
+from ._fastmath import half_angle_sincos, half_angle_sincos_dd, split_prod
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -85,21 +85,17 @@ def _terms(y, mu0, eta):
     if a.dtype == jnp.float32:
         u, v = _u_v_double_word(a, a_lo, eta)
     else:
-        # XLA's sin/cos, not the core's polynomial (vm_ppl._fastmath.half_angle_sincos): as
-        # single operations XLA's cost model counts them as cheap to recompute in each
-        # consumer and never splits their loops into parallel tasks, which the
-        # polynomial's chain of multiply-adds was (then slower than pm.VonMises at
-        # n = 1,000 with four host devices, as parallel chains have: BENCHMARKS.md,
-        # `python -m vm_ppl.bench.tan_half --devices 4`). Both are accurate to a few ulp.
-        h = 0.5 * a
-        s, c = jnp.sin(h), jnp.cos(h)
+        s, c = half_angle_sincos(a)
         u = s - eta * c
         v = c + eta * s
         # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
         u = u + (0.5 * a_lo) * v
     # Divided by w = 1 + eta^2, not multiplied by 1 / w: XLA copies chains of cheap
-    # operations into every consumer but computes an expensive one (a division) once, so
-    # logp + gradient evaluate the terms above twice instead of four times.
+    # operations (the sine/cosine polynomial is one) into every consumer but computes an
+    # expensive one (a division) once, so logp + gradient evaluate the terms above twice
+    # instead of four times; the copies also made XLA split the loops into parallel
+    # tasks, 2x slower when host devices share the cores as parallel chains do
+    # (`python -m vm_ppl.bench.tan_half --devices 4`, BENCHMARKS.md).
     w = 1.0 + eta * eta
     return (u * u) / w, (u * v) / w, 1.0 / w
 

@@ -331,7 +331,7 @@ class VonMisesElemwise(Elemwise):
 
     PyTensor's PyTorch conversion of a plain ``Elemwise`` broadcasts every input to the
     output shape and ``torch.vmap``-s the scalar function; this type is converted to one
-    call of the kernel's ufunc on the inputs as they are instead (:mod:`.pytorch`), so
+    call of the kernel's torch operator on the inputs as they are instead (:mod:`.pytorch`), so
     that the normaliser is evaluated per ``k``, not per angle. Every other backend treats
     it as the ``Elemwise`` it is.
     """
