@@ -48,8 +48,6 @@ def _simulate(link="tan_half", *, n=160, n_groups=8, Z=True, group_kappa=True, s
             kwargs["group_kappa"] = True
             truth["sigma_kappa"] = 0.4
             log_kappa = log_kappa + truth["sigma_kappa"] * rng.standard_normal(n_groups)[groups]
-    if "Z" not in kwargs and "group_kappa" not in kwargs:  # one kappa, its own site
-        truth["kappa"] = float(np.exp(truth.pop("gamma0")))
     g = 2 * np.arctan(eta) if link == "tan_half" else eta
     y = np.asarray(vm_ppl.sample(jax.random.key(seed + 1), truth["mu0"] + g, np.exp(log_kappa)))
     return X, y, kwargs, truth
@@ -59,9 +57,6 @@ VARIANTS = {
     # name: (link, simulate kwargs)
     "tan_half_groups_Z": ("tan_half", {}),
     "identity_Z": ("identity", {"n_groups": 0}),
-    # Group intercepts for the mean direction with one concentration (no Z, no group
-    # effect on kappa), with the identity link: the combination the two above leave out.
-    "identity_groups": ("identity", {"Z": False, "group_kappa": False}),
 }
 
 

@@ -98,15 +98,20 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
     ``mode="call"``: one dispatched call of the jitted function per evaluation (what
     nutpie's JAX backend does per gradient); ``mode="loop"``: the evaluations run inside
     one compiled loop (:func:`_in_loop`; what NUTS in NumPyro/BlackJAX does). At small n
-    a dispatched call costs a few microseconds more or less depending on whether JAX's
-    CPU client runs it on the calling thread, so ``call`` times of identical programs can
-    differ by ~2x there; ``loop`` times measure the computation.
+    a dispatched call is dominated by dispatch: XLA's CPU client runs a program on the
+    calling thread when its cost analysis counts fewer than 1,000 flops, and hands it to a
+    thread pool otherwise (``cheap_computation_`` in XLA's ``pjrt/cpu/cpu_client.cc``),
+    which costs ~20-40 µs more here; ``call`` results record each program's count
+    (``xla_flops``). ``loop`` times measure the computation.
     """
     import jax
 
     calls = {}
+    flops = {}
     for name, fn in fns.items():
         jax.block_until_ready(fn(args[name]))  # compile
+        cost = fn.lower(args[name]).compile().cost_analysis()
+        flops[name] = (cost[0] if isinstance(cost, list) else cost).get("flops")
         t = min(_time_round(fn, args[name], 1) for _ in range(3))
         calls[name] = int(max(1, min(2000, 0.02 / max(t, 1e-7))))
     if mode == "loop":
@@ -126,6 +131,7 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
             "p25_us": 1e6 * float(np.percentile(t, 25)),
             "p75_us": 1e6 * float(np.percentile(t, 75)),
             "calls_per_round": calls[name],
+            **({"xla_flops": flops[name]} if mode == "call" else {}),
         }
         for name, t in times.items()
     }
@@ -369,7 +375,12 @@ def markdown(name: str, rows: list[dict], reference: str) -> str:
         ]
         ref = r[reference]["median_us"]
         cells += [f"{r[k]['median_us'] / ref:.2f}" for k in impls if k != reference]
+        if "xla_flops" in r[reference]:
+            cells.append(" / ".join(f"{r[k]['xla_flops']:,.0f}" for k in impls))
         lines.append("| " + " | ".join(cells) + " |")
+    if "xla_flops" in rows[0][reference]:
+        lines[2] = lines[2][:-1] + "| XLA flops (" + " / ".join(impls) + ") |"
+        lines[3] += "---|"
     return "\n".join(lines)
 
 
