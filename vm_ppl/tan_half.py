@@ -93,9 +93,9 @@ def _terms(y, mu0, eta):
     # Divided by w = 1 + eta^2, not multiplied by 1 / w: XLA copies chains of cheap
     # operations (the sine/cosine polynomial is one) into every consumer but computes an
     # expensive one (a division) once, so logp + gradient evaluate the terms above twice
-    # instead of four times; the copies also made XLA split the loops into parallel
-    # tasks, 2x slower when host devices share the cores as parallel chains do
-    # (`python -m vm_ppl.bench.tan_half --devices 4`, BENCHMARKS.md).
+    # instead of four times. XLA still splits those loops into parallel tasks at
+    # n >= ~1,000, which many host devices on few cores slow down (BENCHMARKS.md,
+    # `python -m vm_ppl.bench.tan_half --devices 4`).
     w = 1.0 + eta * eta
     return (u * u) / w, (u * v) / w, 1.0 / w
 
