@@ -110,8 +110,9 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
     flops = {}
     for name, fn in fns.items():
         jax.block_until_ready(fn(args[name]))  # compile
-        cost = fn.lower(args[name]).compile().cost_analysis()
-        flops[name] = (cost[0] if isinstance(cost, list) else cost).get("flops")
+        if mode == "call":  # (lower().compile() compiles once more)
+            cost = fn.lower(args[name]).compile().cost_analysis()
+            flops[name] = (cost[0] if isinstance(cost, list) else cost).get("flops")
         t = min(_time_round(fn, args[name], 1) for _ in range(3))
         calls[name] = int(max(1, min(2000, 0.02 / max(t, 1e-7))))
     if mode == "loop":

@@ -12,10 +12,9 @@ operator ``torch.ops.vm_ppl.<kernel>`` through ``torch.library`` (CPU; tensors o
 device are copied to the CPU and back), with a fake (meta) implementation that gives
 its shape: ``torch.compile``, which PyTensor's PyTorch linker applies to the whole graph,
 keeps such an operator inside the compiled graph as one opaque call, where a
-``torch.compiler.disable`` function would split the graph around every call
-(the split cost about 0.4 ms per logp + dlogp at n = 10^5, ``python -m
-vm_ppl.bench.pymc_perf --modes PYTORCH``, BENCHMARKS.md). The kernels compute in float64,
-as on C and Numba, and the result is cast to the graph's dtype.
+``torch.compiler.disable`` function would split the graph around every call (slower:
+``python -m vm_ppl.bench.pymc_perf --modes PYTORCH``, BENCHMARKS.md). The kernels
+compute in float64, as on C and Numba, and the result is cast to the graph's dtype.
 
 :class:`~.ops.VonMisesElemwise` nodes (every ``Elemwise`` of a vm_ppl op, see
 :func:`.rewrites.local_vonmises_elemwise`) call the operator once on the inputs as they
