@@ -282,3 +282,17 @@ def test_core_block_rows():
     assert blocks[sampling._BLOCK]["vs_default"] == 1.0
     assert blocks[4096]["vs_default"] > 0 and blocks[4096]["ms"] > 0
     assert all(r["chunk"] == 3000 for r in rows)
+
+
+def test_core_batch_rows():
+    from vm_ppl import sampling
+    from vm_ppl.bench import core
+
+    default = sampling._batch_elems(per_element=True)
+    rows = core.batch_rows(2 * sampling._CHUNK, 1, [16])
+    batches = {r["batch"]: r for r in rows}
+    assert set(batches) == {1 << 16, default}
+    assert batches[default]["vs_default"] == 1.0
+    assert batches[1 << 16]["ms"] > 0
+    # the patched schedule is restored
+    assert sampling._batch_elems(per_element=True) == default

@@ -28,7 +28,11 @@ from vm_ppl.cdf import cdf
 from vm_ppl.sampling import sample, wrap_angle
 
 N = 20_000
-P_MIN = 0.01
+# KS threshold. Each check is a fixed-seed draw, so a correct sampler fails one with
+# probability P_MIN whenever its random stream changes (as when the bits were made
+# differently): with some 40 such checks in the suite, 0.01 would fail one of them 33 %
+# of the time (1 - 0.99**40), 1e-3 about 4 %.
+P_MIN = 1e-3
 KS_KAPPAS = [0.0, 1e-6, 0.01, 0.5, 2.0, 10.0, 100.0, 1e4, 1e6, 1e8]
 # loc values exactly representable in float32, so x - loc is exact in float64.
 KS_LOCS = [2.5, 0.0, -1.0, 3.0, 2.5, -3.0, 2.5, 0.0, 2.5, 2.5]
@@ -578,7 +582,7 @@ def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
         return np.asarray(s._sample(key, jnp.float32(0.0), k, (3, 70_000)))
 
     ref = draw()
-    monkeypatch.setattr(s, "_batch_elems", lambda: 1 << 18)
+    monkeypatch.setattr(s, "_batch_elems", lambda per_element=False: 1 << 18)
     s._sample.clear_cache()
     other = draw()
     monkeypatch.setattr(s.jax, "device_count", lambda: 3)
@@ -591,7 +595,7 @@ def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
     k7 = jnp.linspace(0.5, 5.0, 7, dtype=jnp.float32).reshape(7, 1)
     monkeypatch.setattr(s.jax, "device_count", lambda: 1)
     ref7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
-    monkeypatch.setattr(s, "_batch_elems", lambda: 4 * 300)
+    monkeypatch.setattr(s, "_batch_elems", lambda per_element=False: 4 * 300)
     s._sample.clear_cache()
     rem7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
     s._sample.clear_cache()
@@ -614,3 +618,48 @@ def test_memory_is_a_small_multiple_of_the_output(kind):
     # (per-element) the output
     assert mem.output_size_in_bytes == out_bytes
     assert mem.temp_size_in_bytes <= 3 * out_bytes, mem.temp_size_in_bytes / out_bytes
+
+
+# ----------------------------------------------------------------------- random bits
+
+
+def test_threefry_matches_jax_bit_for_bit():
+    """vm_ppl._bits.threefry2x32 is JAX's Threefry-2x32 (written out so XLA fuses it)."""
+    from jax.extend.random import threefry_2x32
+
+    from vm_ppl._bits import threefry2x32
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        key = jnp.asarray(rng.integers(0, 2**32, 2, dtype=np.uint64), jnp.uint32)
+        x = jnp.asarray(rng.integers(0, 2**32, 2 * 4096, dtype=np.uint64), jnp.uint32)
+        ref = np.asarray(threefry_2x32(key, x))
+        x0, x1 = jax.jit(threefry2x32)(key[0], key[1], x[:4096], x[4096:])
+        np.testing.assert_array_equal(np.concatenate([x0, x1]), ref)
+
+
+@pytest.mark.parametrize("m", [1, 5, 4096, 10_001])
+def test_uniform_pairs_are_exact_open_uniforms(dtype, m):
+    """(j + 1/2) 2^-p with j a p-bit integer: in (0, 1), exactly on the grid (the
+    previous 24-bit float32 version rounded j + 1/2 and could return 1), uniform (KS),
+    the two arrays and different counters independent (no repeated values)."""
+    from vm_ppl._bits import key_words, uniform_pairs
+
+    p = 52 if dtype == "float64" else 23
+    with jax.enable_x64(dtype == "float64"):
+        kw = key_words(jax.random.key(3))
+        u, u2 = uniform_pairs(kw, 0, m, _np_dtype(dtype))
+        v, _ = uniform_pairs(kw, 1, m, _np_dtype(dtype))
+    u, u2, v = (np.asarray(a, np.float64) for a in (u, u2, v))
+    assert u.shape == u2.shape == (m,) and u.dtype == np.float64
+    for a in (u, u2, v):
+        assert ((a > 0) & (a < 1)).all()
+        j = a * 2.0**p - 0.5
+        np.testing.assert_array_equal(j, np.round(j))
+    if m > 1000:
+        for a in (u, u2, v):
+            assert st.kstest(a, "uniform").pvalue > P_MIN
+        # 23-bit values collide by chance (~m^2 / 2^23 = 12 pairs at m = 10,001); a
+        # shared stream would repeat them all.
+        assert len(np.intersect1d(u, u2)) < 40 and len(np.intersect1d(u, v)) < 40
+        assert abs(np.corrcoef(u, u2)[0, 1]) < 0.05

@@ -15,6 +15,10 @@ cheap to vectorise:
   uniform distribution exactly (every proposal is accepted).
 * The accept test is the exact one, :math:`u_2 \le c\,e^{1-c}` with
   :math:`c = \kappa(r - \cos\theta)` (the squeeze is pointless when vectorised).
+* Random bits are JAX's Threefry-2x32 written out in :mod:`vm_ppl._bits`, so that XLA
+  computes them inside the fusion that consumes them (JAX's CPU lowering is a rolled loop
+  that materialises every round, and ``jax.random.bits`` keeps 32 of each hash's 64
+  bits): 23 + 23 bits per float32 proposal, 52 + 52 per float64 one.
 * Instead of redrawing the whole array until its last element is accepted (NumPyro's
   ``while_loop``: ~13 passes for a million draws), the output is made in chunks of at
   most ``2**16`` draws, chunk ``c`` with its own key ``fold_in(key, c)``, so the cost is
@@ -64,6 +68,7 @@ from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.typing import ArrayLike, DTypeLike
 
+from ._bits import key_words, uniform_pairs
 from ._fastmath import atan, tan_pi
 from ._utils import promote_float, valid_concentration
 from .cdf import cdf as _cdf
@@ -116,29 +121,6 @@ def _envelope(k: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     rho = 2.0 * k / den
     one_m_rho = (1.0 + 1.0 / (s + 2.0 * k) + sq) / den
     return one_m_rho / (1.0 + rho), 0.25 * den * one_m_rho * one_m_rho
-
-
-def _uniforms(key: jax.Array, m: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Two independent arrays of ``m`` uniforms on the open interval (0, 1).
-
-    Each uniform is ``(j + 1/2) 2^-p`` with ``j`` a uniform ``p``-bit integer
-    (``p = 24`` for float32, 53 for float64), so it is exact in the dtype and never 0
-    or 1. Random bits are the dominant cost of the sampler, so in float32 three 32-bit
-    words feed two proposals (2 x 48 bits) instead of four words.
-    """
-    if jnp.finfo(dtype).bits == 64:
-        w = jax.random.bits(key, (2 * m,), dtype=jnp.uint64)
-        j, j2 = w[:m] >> 11, w[m:] >> 11
-        scale = 2.0**-53
-    else:
-        h = -(-m // 2)
-        w = jax.random.bits(key, (3 * h,), dtype=jnp.uint32)
-        a, b, c = w[:h], w[h : 2 * h], w[2 * h :]
-        low = jnp.uint32(0xFF)
-        j = jnp.concatenate([a >> 8, ((a & low) << 16) | ((b & low) << 8) | (c & low)])[:m]
-        j2 = jnp.concatenate([b >> 8, c >> 8])[:m]
-        scale = 2.0**-24
-    return (j.astype(dtype) + 0.5) * scale, (j2.astype(dtype) + 0.5) * scale
 
 
 def _proposals(u: jnp.ndarray, u2: jnp.ndarray, params) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -226,29 +208,37 @@ def _scatter_drop(target: jnp.ndarray, pos: jnp.ndarray, val: jnp.ndarray) -> jn
 # that the draws for a key depend neither on the backend's schedule nor on the number of
 # devices: chunk c always uses fold_in(key, c).
 _CHUNK = 1 << 16
-# Proposals per iteration of a shared-k stream. A block's working set (in float32 about
-# 23 bytes per proposal: 1.5 random words, two uniforms, w, the accept mask and its
-# prefix counts, i.e. ~190 KiB) fits well inside a 1 MiB or 2 MiB L2 cache (the two CPUs
-# of issue #12), so the size is not tuned to one machine. `python -m vm_ppl.bench.core`
-# times the neighbours side by side (--blocks; table in BENCHMARKS.md): on the 4 MiB-L2
-# development CPU both half (92 KiB) and double (368 KiB) were slower by under 10 %,
-# within the spread of the reps. Both still fit a 1 MiB L2 with the chunk's output
-# (256 KiB), so no size between them is tied to an L2 of 1, 2 or 4 MiB; the cost per
-# block is the loop step, which favours the larger of the sizes that stay in L2.
+# Proposals per iteration of a shared-k stream. The random bits are made inside the
+# block's proposal fusion (vm_ppl._bits), so a block's working set is a few arrays of
+# `block` elements (w, the accept mask, its prefix ranks: ~10 bytes per proposal in
+# float32, ~80 KiB), far inside a 1 MiB or 2 MiB L2 cache (the two CPUs of issue #12)
+# together with the chunk's output (256 KiB): the size is not tied to one machine's
+# cache. `python -m vm_ppl.bench.core` times half and double side by side (--blocks;
+# table in BENCHMARKS.md); the cost per block is mostly the loop step, which favours
+# larger blocks, and a block is wasted work at the end of each chunk, which favours
+# smaller ones.
 _BLOCK = 1 << 13
 # A group of draws sharing one k uses the stream from this many draws on; smaller groups
 # are drawn element by element (the stream would waste up to a block per group).
 _STREAM_MIN = 256
 
 
-def _batch_elems() -> int:
+def _batch_elems(per_element: bool = False) -> int:
     # Chunks are mapped in steps of about this many elements (one vmapped step of
-    # lax.map): one cache-sized chunk per step on CPU, wide steps on a GPU. The batch
-    # changes only the schedule, never the values.
-    return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
+    # lax.map): on CPU one chunk per step for shared-k streams (their loops run in
+    # cache-sized blocks; vmapped streams measured slower), two for per-element chunks,
+    # whose rounds are some 60 separate XLA fusions each: two chunks per step halve the
+    # fixed cost of dispatching them (`python -m vm_ppl.bench.core --batches`, table in
+    # BENCHMARKS.md); wide steps on a GPU. The batch changes only the schedule, never
+    # the values.
+    if jax.default_backend() != "cpu":
+        return 1 << 22
+    return 1 << 17 if per_element else 1 << 16
 
 
-def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarray:
+def _map_chunks(
+    fn, key: jax.Array, xs, nchunks: int, length: int, per_element: bool = False
+) -> jnp.ndarray:
     """``fn(fold_in(key, c), xs[c])`` for every chunk ``c``, concatenated (flat).
 
     The chunks are split into ``P`` contiguous parts, ``P`` the number of devices when
@@ -263,7 +253,7 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
     ndev = jax.device_count()
     parts = ndev if nchunks % ndev == 0 else 1
     per_part = nchunks // parts
-    target = min(per_part, max(1, _batch_elems() // length))
+    target = min(per_part, max(1, _batch_elems(per_element) // length))
     # Prefer a divisor of per_part (no remainder batch to compile) unless it is much
     # smaller than the target (1526 chunks of 10^8 draws would give batches of 14).
     batch = max(b for b in range(1, target + 1) if per_part % b == 0)
@@ -298,7 +288,10 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     if m >= _STREAM_MIN or g == 1:
         q = -(-m // _CHUNK)
         length = -(-m // q)
-        block = min(_BLOCK, 1 << max(6, math.ceil(math.log2(length / 4))))
+        # Short chunks (groups of a few hundred draws) take blocks of about half the
+        # chunk, so two or three loop steps fill them (a quarter, the earlier choice,
+        # measured slower for 1000 groups of 1000 draws at k = 5 and 50).
+        block = min(_BLOCK, 1 << max(6, math.ceil(math.log2(length / 2))))
         kc = jnp.repeat(k, q) if q > 1 else k
         fn = partial(_stream_chunk, length=length, block=block)
         out = _map_chunks(fn, key, kc, g * q, length)
@@ -309,7 +302,12 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     nchunks = -(-n // length)
     kf = jnp.pad(kf, (0, nchunks * length - n), constant_values=1.0)
     out = _map_chunks(
-        partial(_draw_chunk, n=length), key, kf.reshape(nchunks, length), nchunks, length
+        partial(_draw_chunk, n=length),
+        key,
+        kf.reshape(nchunks, length),
+        nchunks,
+        length,
+        per_element=True,
     )
     return out[:n]
 
@@ -355,6 +353,7 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     """
     dtype = k.dtype
     params = _envelope(k) + (k,)
+    kw = key_words(key)
 
     def cond(state):
         i, out = state
@@ -362,7 +361,7 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
 
     def body(state):
         i, out = state
-        new = _draw_once(jax.random.fold_in(key, i), params, n, dtype)
+        new = _draw_once(kw, i * len(_K_ROUNDS), params, n, dtype)
         return i + 1, jnp.where(jnp.isnan(out), new, out)
 
     _, out = lax.while_loop(cond, body, (0, jnp.full((n,), jnp.nan, dtype)))
@@ -387,13 +386,16 @@ def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jn
     # twice the expected number of blocks plus 64.
     max_iter = 2 * math.ceil(length / ((1 - _REJECT_MAX) * block)) + 64
 
+    kw = key_words(key)
+
     def cond(state):
         i, filled, _ = state
         return (filled < length) & (i < max_iter)
 
     def body(state):
         i, filled, out = state
-        u, u2 = _uniforms(jax.random.fold_in(key, i), block, dtype)
+        # Block i owns the counters (i, 0...): the bits are made inside the block's fusion.
+        u, u2 = uniform_pairs(kw, i, block, dtype)
         w, acc = _proposals(u, u2, params)
         rank, count = _prefix_count(acc)
         # filled < length, so accepted proposals land below length + block; rejected ones
@@ -419,16 +421,15 @@ def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
     return sizes
 
 
-def _draw_once(
-    key: jax.Array, params, n: int, dtype, ks: tuple[int, ...] | None = None
-) -> jnp.ndarray:
+def _draw_once(kw, hi, params, n: int, dtype, ks: tuple[int, ...] | None = None) -> jnp.ndarray:
     """One pass of the sampler for a chunk; NaN where it did not produce a draw.
 
     Round 1 makes ``ks[0]`` proposals for every element. The elements none of whose
     proposals was accepted (at most ~34 % after one) are compacted into a static buffer
     for round 2 (``ks[1]`` proposals each), and so on; accepted values are scattered back
-    from the last buffer to the first. All random bits come from one threefry call.
-    Small chunks skip the compaction.
+    from the last buffer to the first. Round ``r`` takes its bits from the counters
+    ``hi + r`` of the key words ``kw`` (:func:`vm_ppl._bits.uniform_pairs`), inside its
+    own fusion. Small chunks skip the compaction.
     """
     ks = _K_ROUNDS if ks is None else ks
     per_element = params[0].shape[0] != 1
@@ -439,15 +440,10 @@ def _draw_once(
         return tuple(p[jnp.minimum(pos, p.shape[0] - 1)] for p in prm)
 
     if n <= _SMALL:
-        w, acc = _propose(*_uniforms(key, _K_SMALL * n, dtype), params, n)
+        w, acc = _propose(*uniform_pairs(kw, hi, _K_SMALL * n, dtype), params, n)
         return jnp.where(acc, w, jnp.nan)
 
     sizes = _round_sizes(n, ks)
-    bounds = [0]
-    for kk, m in zip(ks, sizes, strict=True):
-        bounds.append(bounds[-1] + kk * m)
-    u, u2 = _uniforms(key, bounds[-1], dtype)
-
     values, positions = [], []
     pending, prm = None, params
     for r, m in enumerate(sizes):
@@ -458,8 +454,7 @@ def _draw_once(
             live = pos < pending.shape[0]
             prm = take(prm, pos)
             positions.append(pos)
-        lo, hi = bounds[r], bounds[r + 1]
-        w, acc = _propose(u[lo:hi], u2[lo:hi], prm, m)
+        w, acc = _propose(*uniform_pairs(kw, hi + r, ks[r] * m, dtype), prm, m)
         ok = acc if live is None else live & acc
         values.append(jnp.where(ok, w, jnp.nan))
         pending = ~acc if live is None else live & ~acc

@@ -15,7 +15,10 @@ time of the sampler (trace + compile + run); ``jax.value_and_grad`` of the summe
 log-density over ``n`` observations (shared concentration, per-observation loc); and
 the block size of the shared-concentration stream (``--blocks``, default 4096 8192
 16384): one chunk of the stream at k = 5, float32, each block size against the
-default ``vm_ppl.sampling._BLOCK``, interleaved (ratio of times, median and IQR).
+default ``vm_ppl.sampling._BLOCK``, interleaved (ratio of times, median and IQR); and
+the CPU batch of per-element chunks (``--batches``, log2 of the elements per step,
+default 16 17 18): ``n`` draws with per-element k = 5 (float32) for each batch against
+the default of ``vm_ppl.sampling._batch_elems``, interleaved.
 """
 
 from __future__ import annotations
@@ -56,23 +59,51 @@ def block_rows(n: int, reps: int, blocks: list[int]) -> list[dict]:
     for _ in range(reps):
         for b, f in chunk.items():
             t[b].append(_once_ms(f, next(keys), k5))
-    base = np.asarray(t[sampling._BLOCK])
-    rows = []
-    for b, v in t.items():
-        ratio = np.asarray(v) / base
-        rows.append(
-            {
-                "block": b,
-                "chunk": length,
-                "ms": float(np.median(v)),
-                "vs_default": float(np.median(ratio)),
-                "vs_default_iqr": [
-                    float(np.percentile(ratio, 25)),
-                    float(np.percentile(ratio, 75)),
-                ],
-            }
-        )
-    return rows
+    return [
+        {"block": b, "chunk": length, **_ratio_row(v, t[sampling._BLOCK])} for b, v in t.items()
+    ]
+
+
+def _ratio_row(v, base) -> dict:
+    ratio = np.asarray(v) / np.asarray(base)
+    return {
+        "ms": float(np.median(v)),
+        "vs_default": float(np.median(ratio)),
+        "vs_default_iqr": [float(np.percentile(ratio, 25)), float(np.percentile(ratio, 75))],
+    }
+
+
+def batch_rows(n: int, reps: int, log2_batches: list[int]) -> list[dict]:
+    """Time ``n`` draws with per-element concentrations (k = 5 spread over [k/2, 3k/2],
+    float32) for each CPU batch of per-element chunks (``2**b`` elements per step of
+    ``lax.map``) and the default, interleaved; each row has the median time and the
+    median and IQR of its per-rep ratio to the default."""
+    from vm_ppl import sampling
+
+    default = sampling._batch_elems(per_element=True)
+    batches = sorted({1 << b for b in log2_batches} | {default})
+    kk = jnp.asarray(5.0 * np.random.default_rng(0).uniform(0.5, 1.5, n), jnp.float32)
+    loc = jnp.float32(0.0)
+    original = sampling._batch_elems
+    fns = {}
+    try:
+        for b in batches:
+            # The batch is read while tracing: trace each variant with its own value
+            # (through the unjitted body, so that _sample's cache is not reused).
+            sampling._batch_elems = lambda per_element=False, b=b: (
+                b if per_element else original(per_element)
+            )
+            f = jax.jit(lambda key, k: sampling._sample.__wrapped__(key, loc, k, (n,)))
+            jax.block_until_ready(f(jax.random.key(0), kk))
+            fns[b] = f
+    finally:
+        sampling._batch_elems = original
+    t = {b: [] for b in fns}
+    keys = iter(jax.random.split(jax.random.key(3), len(fns) * reps))
+    for _ in range(reps):
+        for b, f in fns.items():
+            t[b].append(_once_ms(f, next(keys), kk))
+    return [{"batch": b, **_ratio_row(v, t[default])} for b, v in t.items()]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -88,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--json", default=None)
     parser.add_argument("--blocks", type=int, nargs="*", default=[4096, 8192, 16384])
+    parser.add_argument("--batches", type=int, nargs="*", default=[16, 17, 18])
     args = parser.parse_args(argv)
     n, reps = args.n, args.reps
     rng = np.random.default_rng(0)
@@ -185,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["value_and_grad"] = lp
 
     results["blocks"] = block_rows(n, 3 * reps, args.blocks)
+    results["batches"] = batch_rows(n, reps, args.batches)
     length = results["blocks"][0]["chunk"]
 
     cpu = results["cpu"]
@@ -223,14 +256,27 @@ def main(argv: list[str] | None = None) -> dict:
         f"Block size of the shared-k stream (one chunk of {length} draws, k = 5, float32, "
         f"median of {3 * reps} interleaved reps; default {sampling._BLOCK}):",
         "",
-        "| block | working set KiB (~23 B/proposal) | ms per chunk | time / default "
-        "(IQR over reps) |",
-        "|---|---|---|---|",
+        "| block | ms per chunk | time / default (IQR over reps) |",
+        "|---|---|---|",
     ]
     for r in results["blocks"]:
         lo, hi = r["vs_default_iqr"]
         lines.append(
-            f"| {r['block']} | {r['block'] * 23 / 1024:.0f} | {r['ms']:.2f} | "
+            f"| {r['block']} | {r['ms']:.2f} | {r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |"
+        )
+    default = sampling._batch_elems(per_element=True)
+    lines += [
+        "",
+        f"CPU batch of per-element chunks ({n} draws, per-element k = 5, float32, median of "
+        f"{reps} interleaved reps; default {default} elements per step):",
+        "",
+        "| elements per step | chunks per step | ms | time / default (IQR over reps) |",
+        "|---|---|---|---|",
+    ]
+    for r in results["batches"]:
+        lo, hi = r["vs_default_iqr"]
+        lines.append(
+            f"| {r['batch']} | {max(1, r['batch'] // sampling._CHUNK)} | {r['ms']:.1f} | "
             f"{r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |"
         )
     print("\n".join(lines))
