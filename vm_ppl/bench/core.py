@@ -73,6 +73,17 @@ def _ratio_row(v, base) -> dict:
     }
 
 
+def _ratio_table(title: str, head: list[str], cells: list[list[str]], rows) -> list[str]:
+    """Markdown lines: ``title``, then a table of ``cells`` with a last column of each
+    row's time over the default (median, IQR over reps)."""
+    lines = ["", title, "", "| " + " | ".join(head) + " | time / default (IQR over reps) |"]
+    lines.append("|" + "---|" * (len(head) + 1))
+    for c, r in zip(cells, rows, strict=True):
+        lo, hi = r["vs_default_iqr"]
+        lines.append("| " + " | ".join(c) + f" | {r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |")
+    return lines
+
+
 def batch_rows(n: int, reps: int, log2_batches: list[int]) -> list[dict]:
     """Time ``n`` draws with per-element concentrations (k = 5 spread over [k/2, 3k/2],
     float32) for each CPU batch of per-element chunks (``2**b`` elements per step of
@@ -251,34 +262,24 @@ def main(argv: list[str] | None = None) -> dict:
         f"| n = {n}, shared k, per-obs loc | {lp['vm_ppl_ms']:.1f} | {lp['numpyro_ms']:.1f} | "
         f"{lp['vs_numpyro']:.2f} |",
     ]
-    lines += [
-        "",
+    lines += _ratio_table(
         f"Block size of the shared-k stream (one chunk of {length} draws, k = 5, float32, "
         f"median of {3 * reps} interleaved reps; default {sampling._BLOCK}):",
-        "",
-        "| block | ms per chunk | time / default (IQR over reps) |",
-        "|---|---|---|",
-    ]
-    for r in results["blocks"]:
-        lo, hi = r["vs_default_iqr"]
-        lines.append(
-            f"| {r['block']} | {r['ms']:.2f} | {r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |"
-        )
-    default = sampling._batch_elems(per_element=True)
-    lines += [
-        "",
+        ["block", "ms per chunk"],
+        [[str(r["block"]), f"{r['ms']:.2f}"] for r in results["blocks"]],
+        results["blocks"],
+    )
+    lines += _ratio_table(
         f"CPU batch of per-element chunks ({n} draws, per-element k = 5, float32, median of "
-        f"{reps} interleaved reps; default {default} elements per step):",
-        "",
-        "| elements per step | chunks per step | ms | time / default (IQR over reps) |",
-        "|---|---|---|---|",
-    ]
-    for r in results["batches"]:
-        lo, hi = r["vs_default_iqr"]
-        lines.append(
-            f"| {r['batch']} | {max(1, r['batch'] // sampling._CHUNK)} | {r['ms']:.1f} | "
-            f"{r['vs_default']:.2f} ({lo:.2f}-{hi:.2f}) |"
-        )
+        f"{reps} interleaved reps; default {sampling._batch_elems(per_element=True)} "
+        "elements per step):",
+        ["elements per step", "chunks per step", "ms"],
+        [
+            [str(r["batch"]), str(max(1, r["batch"] // sampling._CHUNK)), f"{r['ms']:.1f}"]
+            for r in results["batches"]
+        ],
+        results["batches"],
+    )
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as fh:
