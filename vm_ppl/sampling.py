@@ -109,18 +109,19 @@ def wrap_angle(x: ArrayLike) -> jnp.ndarray:
 def _envelope(k: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Best-Fisher constants in cancellation-free form: (a, k (r - 1)).
 
-    tau = 1 + sqrt(1 + 4k^2), rho = 2k / (tau + sqrt(2 tau)) (equal to Best-Fisher's
-    (tau - sqrt(2 tau)) / 2k), 1 - rho = (1 + 1/(s + 2k) + sqrt(2 tau)) / (tau + sqrt(2 tau))
-    with s = sqrt(1 + 4k^2), a = (1 - rho)/(1 + rho), and k (r - 1) = k (1 - rho)^2 / 2 rho
-    = (tau + sqrt(2 tau)) (1 - rho)^2 / 4.
+    With s = sqrt(1 + 4k^2), tau = 1 + s, q = sqrt(2 tau) and d = tau + q: rho = 2k / d
+    (equal to Best-Fisher's (tau - q) / 2k), 1 - rho = v / d with
+    v = 1 + 1/(s + 2k) + q, so a = (1 - rho)/(1 + rho) = v / (d + 2k) and
+    k (r - 1) = k (1 - rho)^2 / 2 rho = v^2 / 4d: three divisions and two square roots
+    per concentration (the per-element path computes them for every element).
     """
-    s = jnp.hypot(1.0, 2.0 * k)
-    tau = 1.0 + s
-    sq = jnp.sqrt(2.0 * tau)
-    den = tau + sq
-    rho = 2.0 * k / den
-    one_m_rho = (1.0 + 1.0 / (s + 2.0 * k) + sq) / den
-    return one_m_rho / (1.0 + rho), 0.25 * den * one_m_rho * one_m_rho
+    # 4k^2 would overflow float32 beyond ~9e18; there sqrt(1 + 4k^2) is 2k to the last bit.
+    big = k > 1e18
+    s = jnp.where(big, 2.0 * k, jnp.sqrt(1.0 + 4.0 * jnp.square(jnp.where(big, 0.0, k))))
+    q = jnp.sqrt(2.0 * (1.0 + s))
+    d = 1.0 + s + q
+    v = 1.0 + 1.0 / (s + 2.0 * k) + q
+    return v / (d + 2.0 * k), 0.25 * v * v / d
 
 
 def _proposals(u: jnp.ndarray, u2: jnp.ndarray, params) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -364,7 +365,9 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
         new = _draw_once(kw, i * len(_K_ROUNDS), params, n, dtype)
         return i + 1, jnp.where(jnp.isnan(out), new, out)
 
-    _, out = lax.while_loop(cond, body, (0, jnp.full((n,), jnp.nan, dtype)))
+    # The first pass runs outside the loop (it always runs; no NaN-filled start).
+    first = _draw_once(kw, 0, params, n, dtype)
+    _, out = lax.while_loop(cond, body, (1, first))
     return out
 
 
