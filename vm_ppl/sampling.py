@@ -276,7 +276,7 @@ def _map_chunks(
 
 
 def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
-    """Draws of tan(theta/2), theta ~ VonMises(0, k[i]): ``m`` for each of the ``g``
+    """Draws theta ~ VonMises(0, k[i]) in [-pi, pi]: ``m`` for each of the ``g``
     concentrations in ``k`` (shape (g,)), flat in group-major order (length ``g m``).
 
     Groups of at least ``_STREAM_MIN`` draws (and a single group of any size) are split
@@ -344,7 +344,7 @@ def _mapped_draws(m: int):
 
 
 def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
-    """``n`` draws of tan(theta/2) for one chunk; ``k`` has size 1 or ``n``.
+    """``n`` draws theta ~ VonMises(0, k) for one chunk; ``k`` has size 1 or ``n``.
 
     A bounded retry loop around :func:`_draw_once`: slots that one pass leaves NaN (no
     accepted proposal, or a buffer overflow) are filled by a fresh, independent pass. The
@@ -368,12 +368,12 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
     # The first pass runs outside the loop (it always runs; no NaN-filled start).
     first = _draw_once(kw, 0, params, n, dtype)
     _, out = lax.while_loop(cond, body, (1, first))
-    return out
+    return 2.0 * atan(out)
 
 
 def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jnp.ndarray:
-    """``length`` draws of tan(theta/2) for one concentration ``k`` (a scalar) shared by
-    all of them.
+    """``length`` draws theta ~ VonMises(0, k) for one concentration ``k`` (a scalar)
+    shared by all of them.
 
     Proposals then do not depend on the element they serve, so the chunk is filled by a
     stream: each iteration makes ``block`` proposals in one fused kernel and appends the
@@ -412,7 +412,7 @@ def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jn
 
     out = jnp.full((size + 1,), jnp.nan, dtype)
     _, _, out = lax.while_loop(cond, body, (0, jnp.int32(0), out))
-    return out[:length]
+    return 2.0 * atan(out[:length])
 
 
 def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
@@ -593,10 +593,10 @@ def _sample(key, loc, concentration, shape: tuple[int, ...]) -> jnp.ndarray:
     else:
         nd = len(shape)
         kg = k.reshape((1,) * (nd - k.ndim) + k.shape).transpose(perm).reshape(-1)
-        w = _mapped_draws(m)(key, kg).reshape([shape[i] for i in perm])
+        # theta = 2 atan(w) is taken inside each chunk, while its w is in cache.
+        theta = _mapped_draws(m)(key, kg).reshape([shape[i] for i in perm])
         if perm != list(range(nd)):
-            w = w.transpose([perm.index(i) for i in range(nd)])
-        theta = 2.0 * atan(w)
+            theta = theta.transpose([perm.index(i) for i in range(nd)])
     theta = _implicit_reparam(theta, jnp.broadcast_to(concentration, shape))
     out = wrap_angle(loc + theta)
     # NaN where k is invalid, and NaN derivatives there too (a where would give 0).
