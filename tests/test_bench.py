@@ -288,11 +288,11 @@ def test_core_batch_rows():
     from vm_ppl import sampling
     from vm_ppl.bench import core
 
-    default = sampling._batch_elems(per_element=True)
-    rows = core.batch_rows(2 * sampling._CHUNK, 1, [16])
+    default = sampling._batch_elems()
+    rows = core.batch_rows(2 * sampling._CHUNK, 1, [17])
     batches = {r["batch"]: r for r in rows}
-    assert set(batches) == {1 << 16, default}
+    assert set(batches) == {1 << 17, default}
     assert batches[default]["vs_default"] == 1.0
-    assert batches[1 << 16]["ms"] > 0
+    assert batches[1 << 17]["ms"] > 0
     # the patched schedule is restored
-    assert sampling._batch_elems(per_element=True) == default
+    assert sampling._batch_elems() == default

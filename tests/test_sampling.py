@@ -582,7 +582,7 @@ def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
         return np.asarray(s._sample(key, jnp.float32(0.0), k, (3, 70_000)))
 
     ref = draw()
-    monkeypatch.setattr(s, "_batch_elems", lambda per_element=False: 1 << 18)
+    monkeypatch.setattr(s, "_batch_elems", lambda: 1 << 18)
     s._sample.clear_cache()
     other = draw()
     monkeypatch.setattr(s.jax, "device_count", lambda: 3)
@@ -595,7 +595,7 @@ def test_values_do_not_depend_on_the_batch_schedule(monkeypatch):
     k7 = jnp.linspace(0.5, 5.0, 7, dtype=jnp.float32).reshape(7, 1)
     monkeypatch.setattr(s.jax, "device_count", lambda: 1)
     ref7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
-    monkeypatch.setattr(s, "_batch_elems", lambda per_element=False: 4 * 300)
+    monkeypatch.setattr(s, "_batch_elems", lambda: 4 * 300)
     s._sample.clear_cache()
     rem7 = np.asarray(s._sample(key, jnp.float32(0.0), k7, (7, 300)))
     s._sample.clear_cache()

@@ -224,22 +224,16 @@ _BLOCK = 1 << 13
 _STREAM_MIN = 256
 
 
-def _batch_elems(per_element: bool = False) -> int:
+def _batch_elems() -> int:
     # Chunks are mapped in steps of about this many elements (one vmapped step of
-    # lax.map): on CPU one chunk per step for shared-k streams (their loops run in
-    # cache-sized blocks; vmapped streams measured slower), two for per-element chunks,
-    # whose rounds are some 60 separate XLA fusions each: two chunks per step halve the
-    # fixed cost of dispatching them (`python -m vm_ppl.bench.core --batches`, table in
-    # BENCHMARKS.md); wide steps on a GPU. The batch changes only the schedule, never
+    # lax.map): one cache-sized chunk per step on CPU (two or four per-element chunks per
+    # step measured slower: `python -m vm_ppl.bench.core --batches`, table in
+    # BENCHMARKS.md), wide steps on a GPU. The batch changes only the schedule, never
     # the values.
-    if jax.default_backend() != "cpu":
-        return 1 << 22
-    return 1 << 17 if per_element else 1 << 16
+    return 1 << 16 if jax.default_backend() == "cpu" else 1 << 22
 
 
-def _map_chunks(
-    fn, key: jax.Array, xs, nchunks: int, length: int, per_element: bool = False
-) -> jnp.ndarray:
+def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarray:
     """``fn(fold_in(key, c), xs[c])`` for every chunk ``c``, concatenated (flat).
 
     The chunks are split into ``P`` contiguous parts, ``P`` the number of devices when
@@ -254,7 +248,7 @@ def _map_chunks(
     ndev = jax.device_count()
     parts = ndev if nchunks % ndev == 0 else 1
     per_part = nchunks // parts
-    target = min(per_part, max(1, _batch_elems(per_element) // length))
+    target = min(per_part, max(1, _batch_elems() // length))
     # Prefer a divisor of per_part (no remainder batch to compile) unless it is much
     # smaller than the target (1526 chunks of 10^8 draws would give batches of 14).
     batch = max(b for b in range(1, target + 1) if per_part % b == 0)
@@ -303,12 +297,7 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     nchunks = -(-n // length)
     kf = jnp.pad(kf, (0, nchunks * length - n), constant_values=1.0)
     out = _map_chunks(
-        partial(_draw_chunk, n=length),
-        key,
-        kf.reshape(nchunks, length),
-        nchunks,
-        length,
-        per_element=True,
+        partial(_draw_chunk, n=length), key, kf.reshape(nchunks, length), nchunks, length
     )
     return out[:n]
 

@@ -91,7 +91,7 @@ def batch_rows(n: int, reps: int, log2_batches: list[int]) -> list[dict]:
     median and IQR of its per-rep ratio to the default."""
     from vm_ppl import sampling
 
-    default = sampling._batch_elems(per_element=True)
+    default = sampling._batch_elems()
     batches = sorted({1 << b for b in log2_batches} | {default})
     kk = jnp.asarray(5.0 * np.random.default_rng(0).uniform(0.5, 1.5, n), jnp.float32)
     loc = jnp.float32(0.0)
@@ -101,9 +101,7 @@ def batch_rows(n: int, reps: int, log2_batches: list[int]) -> list[dict]:
         for b in batches:
             # The batch is read while tracing: trace each variant with its own value
             # (through the unjitted body, so that _sample's cache is not reused).
-            sampling._batch_elems = lambda per_element=False, b=b: (
-                b if per_element else original(per_element)
-            )
+            sampling._batch_elems = lambda b=b: b
             f = jax.jit(lambda key, k: sampling._sample.__wrapped__(key, loc, k, (n,)))
             jax.block_until_ready(f(jax.random.key(0), kk))
             fns[b] = f
@@ -271,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     lines += _ratio_table(
         f"CPU batch of per-element chunks ({n} draws, per-element k = 5, float32, median of "
-        f"{reps} interleaved reps; default {sampling._batch_elems(per_element=True)} "
+        f"{reps} interleaved reps; default {sampling._batch_elems()} "
         "elements per step):",
         ["elements per step", "chunks per step", "ms"],
         [
