@@ -7,7 +7,7 @@ that have nothing to do with the hash itself:
   (``_threefry2x32_cpu_lowering_rule`` in ``jax/_src/random/threefry2x32.py``, chosen
   to keep compile times low): every group is a separate XLA loop step that writes its
   state to memory, and inside the sampler's block loop each step pays the dispatch of
-  its fusions (about 24 µs per call at 8,192 words here).
+  its fusions.
 * With ``jax_threefry_partitionable`` (the default), each 32-bit word is ``x0 ^ x1`` of
   its own hash, so half of every 64-bit hash is thrown away.
 
