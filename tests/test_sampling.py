@@ -663,3 +663,52 @@ def test_uniform_pairs_are_exact_open_uniforms(dtype, m):
         # shared stream would repeat them all.
         assert len(np.intersect1d(u, u2)) < 40 and len(np.intersect1d(u, v)) < 40
         assert abs(np.corrcoef(u, u2)[0, 1]) < 0.05
+
+
+def test_round_sizes_change_the_work_not_the_values(monkeypatch):
+    """Per-element chunks with every k <= _LOW_K size their later rounds for a lower
+    rejection rate; the proposals are keyed by element, so the draws are the same as
+    with the default sizes (forced here by lowering _LOW_K), and still exact."""
+    import vm_ppl.sampling as s
+
+    k = jnp.asarray(np.linspace(0.05, s._LOW_K, 3 * s._CHUNK // 2), jnp.float32)
+    key = jax.random.key(12)
+    low = np.asarray(jax.jit(lambda key, k: sample(key, 0.0, k))(key, k))
+    assert s._round_sizes(s._CHUNK, s._K_ROUNDS, s._REJECT_LOW)[1] < (
+        s._round_sizes(s._CHUNK, s._K_ROUNDS)[1] // 2
+    )
+    monkeypatch.setattr(s, "_LOW_K", -1.0)
+    default = np.asarray(
+        jax.jit(lambda key, k: s._sample.__wrapped__(key, 0.0, k, k.shape))(key, k)
+    )
+    np.testing.assert_array_equal(low, default)
+    assert not np.isnan(low).any()
+    # exactness at the tier's edge: k = 1 everywhere
+    x = np.asarray(sample(jax.random.key(13), 0.0, jnp.full((N,), 1.0, jnp.float32)))
+    assert _ks_pvalue(_wrapped_diff(x, 0.0), 1.0) > P_MIN
+
+
+def test_rejection_rate_grows_with_k_and_fits_the_low_tier():
+    """The rejection rate of the exact test, 1 - E[c e^(1-c)] over the wrapped-Cauchy
+    proposal (SciPy quadrature, float64), grows with k from 0 to 0.3423 (_REJECT_MAX),
+    and is 0.132 at k = _LOW_K = 1, below the low tier's 0.15 (_REJECT_LOW)."""
+    from scipy import integrate
+
+    import vm_ppl.sampling as s
+
+    def reject(k):
+        with jax.enable_x64(True):
+            a, kr1 = (float(v) for v in s._envelope(jnp.float64(k)))
+
+        def accept(u):
+            w = a * np.tan(np.pi * (u - 0.5))
+            c = kr1 + 2.0 * k * w * w / (1.0 + w * w)
+            return c * np.exp(1.0 - c)
+
+        return 1.0 - integrate.quad(accept, 0.0, 1.0, limit=500, epsabs=1e-12)[0]
+
+    ks = [0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 50.0, 1e3, 1e5]
+    r = [reject(k) for k in ks]
+    assert all(a < b for a, b in zip(r, r[1:], strict=False)), r
+    assert r[-1] <= s._REJECT_MAX and s._REJECT_MAX - r[-1] < 1e-3
+    assert abs(reject(s._LOW_K) - 0.132) < 5e-4 and reject(s._LOW_K) < s._REJECT_LOW

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["key_words", "threefry2x32", "uniform_pairs"]
+__all__ = ["key_words", "threefry2x32", "uniform_pairs", "uniform_pairs_at"]
 
 # Rotation constants of Threefry-2x32 (Salmon et al. 2011, Table 4), alternating per
 # group of four rounds, and the key-schedule parity constant.
@@ -100,4 +100,25 @@ def uniform_pairs(kw, hi, m: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
         return jnp.concatenate([w >> np.uint32(9), rest[None]]).reshape(-1)[:m]
 
     j, j2 = twenty_three_bits(w0), twenty_three_bits(w1)
+    return (j.astype(dtype) + 0.5) * 2.0**-23, (j2.astype(dtype) + 0.5) * 2.0**-23
+
+
+def uniform_pairs_at(kw, hi, lo: jnp.ndarray, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """:func:`uniform_pairs` at explicit counters: two uniforms for each entry of the
+    uint32 array ``lo`` (same shape), from the counters ``(hi, lo)`` in float32 (one hash
+    per pair) and ``(hi, 2 lo)``, ``(hi, 2 lo + 1)`` in float64 (``lo < 2^31``).
+
+    The sampler's later rounds key each proposal by its element and index, so that the
+    values do not depend on where the element sits in a buffer.
+    """
+    hi = jnp.asarray(hi, jnp.uint32)
+    lo = jnp.asarray(lo, jnp.uint32)
+    if jnp.finfo(dtype).bits == 64:
+        a0, a1 = threefry2x32(kw[0], kw[1], hi, lo << np.uint32(1))
+        b0, b1 = threefry2x32(kw[0], kw[1], hi, (lo << np.uint32(1)) | np.uint32(1))
+        j = (a0 >> np.uint32(12)).astype(dtype) * 2.0**32 + a1.astype(dtype)
+        j2 = (b0 >> np.uint32(12)).astype(dtype) * 2.0**32 + b1.astype(dtype)
+        return (j + 0.5) * 2.0**-52, (j2 + 0.5) * 2.0**-52
+    w0, w1 = threefry2x32(kw[0], kw[1], hi, lo)
+    j, j2 = w0 >> np.uint32(9), w1 >> np.uint32(9)
     return (j.astype(dtype) + 0.5) * 2.0**-23, (j2.astype(dtype) + 0.5) * 2.0**-23

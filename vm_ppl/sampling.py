@@ -35,7 +35,10 @@ cheap to vectorise:
     the rejected ones (at most 34.23 %: acceptance is at least 65.77 %) are compacted
     into a static buffer that gets 2 proposals each, the still-rejected into smaller
     ones with 4 and then 16 each, and a bounded retry loop refills the rare leftovers
-    with fresh independent passes.
+    with fresh independent passes. The buffers are sized for 15 % rejections when
+    every concentration of the call is at most 1 (the rejection rate grows with
+    :math:`\kappa`: 13.2 % at 1), and the later rounds' proposals are keyed by element,
+    so the sizes change the work, not the values.
 
   Chunks are mapped with ``lax.map`` (a GPU maps many per step), and split into one
   contiguous part per device when the device count divides their number, so that under
@@ -64,11 +67,12 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.typing import ArrayLike, DTypeLike
 
-from ._bits import key_words, uniform_pairs
+from ._bits import key_words, uniform_pairs, uniform_pairs_at
 from ._fastmath import atan, tan_pi
 from ._utils import promote_float, valid_concentration
 from .cdf import cdf as _cdf
@@ -76,8 +80,16 @@ from .density import log_prob as _log_prob
 
 __all__ = ["sample", "wrap_angle"]
 
-# Worst-case rejection probability of Best-Fisher (acceptance >= 0.6577 near k = 1.2).
+# Worst-case rejection probability of Best-Fisher (acceptance >= 0.6577, its limit as
+# k -> infinity; the rejection probability grows with k).
 _REJECT_MAX = 0.3423
+# Per-element chunks whose concentrations are all <= _LOW_K size their later rounds for
+# the rejection rate _REJECT_LOW instead (the rate is 0.132 at k = 1 and grows with k:
+# SciPy quadrature of 1 - E[c e^(1-c)] in tests/test_sampling.py::
+# test_rejection_rate_grows_with_k_and_fits_the_low_tier); the values do not depend on
+# the sizes (proposals are keyed by element), only the work does.
+_LOW_K = 1.0
+_REJECT_LOW = 0.15
 # Below this many draws there is no compaction: each element gets _K_SMALL proposals.
 _SMALL = 4096
 _K_SMALL = 6
@@ -269,15 +281,24 @@ def _map_chunks(fn, key: jax.Array, xs, nchunks: int, length: int) -> jnp.ndarra
     return jax.vmap(run_part)(ks, xx).reshape(-1)
 
 
-def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
+def _uses_rounds(g: int, m: int) -> bool:
+    """Whether :func:`_standard_draws` draws ``g`` groups of ``m`` per element in rounds
+    (the only path whose work depends on ``reject``)."""
+    return not (m >= _STREAM_MIN or g == 1) and min(_CHUNK, g * m) > _SMALL
+
+
+def _standard_draws(
+    key: jax.Array, k: jnp.ndarray, m: int, reject: float = _REJECT_MAX
+) -> jnp.ndarray:
     """Draws theta ~ VonMises(0, k[i]) in [-pi, pi]: ``m`` for each of the ``g``
     concentrations in ``k`` (shape (g,)), flat in group-major order (length ``g m``).
 
     Groups of at least ``_STREAM_MIN`` draws (and a single group of any size) are split
     into nearly equal chunks of at most ``_CHUNK`` draws, each filled by a shared-k
     stream (:func:`_stream_chunk`); smaller groups are flattened and drawn per element in
-    chunks of ``_CHUNK`` (:func:`_draw_chunk`). Either way the cost is linear in the
-    number of draws and every chunk is keyed by its index.
+    chunks of ``_CHUNK`` (:func:`_draw_chunk`, its rounds sized for the rejection rate
+    ``reject``). Either way the cost is linear in the number of draws and every chunk is
+    keyed by its index.
     """
     g = k.shape[0]
     if m >= _STREAM_MIN or g == 1:
@@ -296,9 +317,8 @@ def _standard_draws(key: jax.Array, k: jnp.ndarray, m: int) -> jnp.ndarray:
     length = min(_CHUNK, n)
     nchunks = -(-n // length)
     kf = jnp.pad(kf, (0, nchunks * length - n), constant_values=1.0)
-    out = _map_chunks(
-        partial(_draw_chunk, n=length), key, kf.reshape(nchunks, length), nchunks, length
-    )
+    fn = partial(_draw_chunk, n=length, reject=reject)
+    out = _map_chunks(fn, key, kf.reshape(nchunks, length), nchunks, length)
     return out[:n]
 
 
@@ -312,9 +332,19 @@ def _mapped_draws(m: int):
     once: vmapping the whole sampler multiplies its cache-sized blocks by the batch.
     """
 
+    def by_tier(k, draw):
+        # Rounds sized for the lower rejection rate when every concentration allows it:
+        # one decision for the whole call (or batch of calls), so that the rounds are
+        # never vmapped over a per-chunk predicate (both branches would run). The values
+        # are the same either way.
+        if not _uses_rounds(k.shape[-1], m):
+            return draw(_REJECT_MAX)
+        low = jnp.all(k <= _LOW_K)
+        return lax.cond(low, lambda: draw(_REJECT_LOW), lambda: draw(_REJECT_MAX))
+
     @custom_vmap
     def draws(key, k):
-        return _standard_draws(key, k, m)
+        return by_tier(k, partial(_standard_draws, key, k, m))
 
     @draws.def_vmap
     def _rule(axis_size, in_batched, key, k):
@@ -324,18 +354,22 @@ def _mapped_draws(m: int):
         )
         batch = max(1, min(axis_size, _batch_elems() // max(1, k.shape[1] * m)))
 
-        def one(a):
-            return _standard_draws(a[0], a[1], m)
+        def all_calls(reject):
+            def one(a):
+                return _standard_draws(a[0], a[1], m, reject)
 
-        return lax.map(one, (key, k), batch_size=batch if batch > 1 else None), True
+            return lax.map(one, (key, k), batch_size=batch if batch > 1 else None)
+
+        return by_tier(k, all_calls), True
 
     return draws
 
 
-def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
+def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int, reject: float = _REJECT_MAX) -> jnp.ndarray:
     """``n`` draws theta ~ VonMises(0, k) for one chunk; ``k`` has size 1 or ``n``.
 
-    A bounded retry loop around :func:`_draw_once`: slots that one pass leaves NaN (no
+    The first pass sizes its rounds for the rejection rate ``reject``. A bounded retry
+    loop around :func:`_draw_once`: slots that one pass leaves NaN (no
     accepted proposal, or a buffer overflow) are filled by a fresh, independent pass. The
     slots to refill are chosen before the new values are drawn, so every value is an
     exact draw. One pass almost always suffices, and the loop is a single compiled
@@ -355,7 +389,7 @@ def _draw_chunk(key: jax.Array, k: jnp.ndarray, n: int) -> jnp.ndarray:
         return i + 1, jnp.where(jnp.isnan(out), new, out)
 
     # The first pass runs outside the loop (it always runs; no NaN-filled start).
-    first = _draw_once(kw, 0, params, n, dtype)
+    first = _draw_once(kw, 0, params, n, dtype, reject=reject)
     _, out = lax.while_loop(cond, body, (1, first))
     return 2.0 * atan(out)
 
@@ -404,24 +438,30 @@ def _stream_chunk(key: jax.Array, k: jnp.ndarray, length: int, block: int) -> jn
     return 2.0 * atan(out[:length])
 
 
-def _round_sizes(n: int, ks: tuple[int, ...]) -> list[int]:
+def _round_sizes(n: int, ks: tuple[int, ...], reject: float = _REJECT_MAX) -> list[int]:
     """Element counts of the rounds: n, then each buffer sized for the previous round's
-    rejections (K proposals per element fail together with probability 0.3423**K)."""
+    rejections (K proposals per element fail together with probability reject**K)."""
     sizes = [n]
     for k_prev in ks[:-1]:
-        sizes.append(_buffer_size(sizes[-1], _REJECT_MAX**k_prev))
+        sizes.append(_buffer_size(sizes[-1], reject**k_prev))
     return sizes
 
 
-def _draw_once(kw, hi, params, n: int, dtype, ks: tuple[int, ...] | None = None) -> jnp.ndarray:
+def _draw_once(
+    kw, hi, params, n: int, dtype, ks: tuple[int, ...] | None = None, reject: float = _REJECT_MAX
+) -> jnp.ndarray:
     """One pass of the sampler for a chunk; NaN where it did not produce a draw.
 
     Round 1 makes ``ks[0]`` proposals for every element. The elements none of whose
     proposals was accepted (at most ~34 % after one) are compacted into a static buffer
     for round 2 (``ks[1]`` proposals each), and so on; accepted values are scattered back
     from the last buffer to the first. Round ``r`` takes its bits from the counters
-    ``hi + r`` of the key words ``kw`` (:func:`vm_ppl._bits.uniform_pairs`), inside its
-    own fusion. Small chunks skip the compaction.
+    ``hi + r`` of the key words ``kw``, inside its own fusion: round 1 in order
+    (:func:`vm_ppl._bits.uniform_pairs`), later rounds at ``element * K + j`` for the
+    ``j``-th proposal of an element (:func:`vm_ppl._bits.uniform_pairs_at`), so the
+    values do not depend on the buffer sizes (``reject``, the rejection rate they are
+    sized for) unless a buffer overflows (~1e-15; the element is then left NaN). Small
+    chunks skip the compaction.
     """
     ks = _K_ROUNDS if ks is None else ks
     per_element = params[0].shape[0] != 1
@@ -435,18 +475,24 @@ def _draw_once(kw, hi, params, n: int, dtype, ks: tuple[int, ...] | None = None)
         w, acc = _propose(*uniform_pairs(kw, hi, _K_SMALL * n, dtype), params, n)
         return jnp.where(acc, w, jnp.nan)
 
-    sizes = _round_sizes(n, ks)
+    sizes = _round_sizes(n, ks, reject)
     values, positions = [], []
-    pending, prm = None, params
+    pending, prm, elem = None, params, None
     for r, m in enumerate(sizes):
         if r == 0:
             live = None
+            u = uniform_pairs(kw, hi, ks[0] * m, dtype)
         else:
             pos = _compact(pending, m)
             live = pos < pending.shape[0]
             prm = take(prm, pos)
             positions.append(pos)
-        w, acc = _propose(*uniform_pairs(kw, hi + r, ks[r] * m, dtype), prm, m)
+            # the chunk's element in each buffer slot (padding slots: any element)
+            elem = pos if elem is None else elem[jnp.minimum(pos, elem.shape[0] - 1)]
+            e = jnp.minimum(elem, n - 1).astype(jnp.uint32)
+            j = jnp.arange(ks[r], dtype=jnp.uint32)[:, None]
+            u = uniform_pairs_at(kw, hi + r, (e[None, :] * np.uint32(ks[r]) + j).reshape(-1), dtype)
+        w, acc = _propose(*u, prm, m)
         ok = acc if live is None else live & acc
         values.append(jnp.where(ok, w, jnp.nan))
         pending = ~acc if live is None else live & ~acc
