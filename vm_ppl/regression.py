@@ -43,6 +43,20 @@ well), so chains can disagree: :func:`chain_disagreement` measures that, and
 :func:`check_chains` warns and, when the chains agree, computes the largest R-hat with
 :math:`\mu_0` on the circle.
 
+Group intercepts of the mean direction (:data:`GROUP_MU_SITE`). With the tan-half link
+they live on the link scale, :math:`a_j = \sigma_\mu u_j` with :math:`u_j \sim N(0, 1)`
+(non-centred [2]_): :math:`2\arctan(\eta + a_j)` is monotone and bounded, so every
+:math:`a_j` gives a different mean direction. With the identity link an intercept is
+itself an angle, and a real-valued one has copies: :math:`a_j` and :math:`a_j + 2\pi` fit
+the data alike. A chain that moves one of :math:`G` intercepts onto a copy (easy early in
+warm-up, while :math:`\sigma_\mu` is large) cannot come back through the antipode, where
+the group's likelihood is lowest; it settles with :math:`\mu_0` turned by about
+:math:`2\pi/G` and a large :math:`\sigma_\mu`, and R-hat flags it. So the identity link
+draws the intercepts on the circle, :math:`a_j \sim \mathrm{VonMises}(0, 1/\sigma_\mu^2)`
+(:func:`group_offset_concentration`; centred and periodic in :math:`a_j`, so a copy is the
+same point), which for small :math:`\sigma_\mu` is the wrapped normal with standard
+deviation :math:`\sigma_\mu` to first order; :math:`\sigma_\mu` keeps its prior.
+
 References
 ----------
 .. [1] Fisher, N. I. and Lee, A. J. (1992). Regression models for an angular response.
@@ -69,6 +83,7 @@ from .bessel import inv_bessel_ratio
 from .validation import check_finite, warn_if_degrees
 
 __all__ = [
+    "GROUP_MU_SITE",
     "LINKS",
     "PRIORS",
     "MultimodalPosteriorWarning",
@@ -80,6 +95,7 @@ __all__ = [
     "check_link",
     "check_regression_data",
     "covariate_scale",
+    "group_offset_concentration",
     "kappa_is_modelled",
     "mle_init",
     "validate_data",
@@ -96,7 +112,8 @@ LINKS = ("tan_half", "identity")
 #: identified). ``gamma0`` (log-concentration intercept): Normal(2, 1), i.e. a median
 #: :math:`\kappa` of 7.4 and 95 % between 1 and 52. ``gamma`` (coefficients of ``Z``):
 #: Normal(0, 1). ``sigma_mu``, ``sigma_kappa`` (group-level scales): HalfNormal(1);
-#: ``u_mu``, ``u_kappa`` (standardised group effects): Normal(0, 1).
+#: ``u_mu``, ``u_kappa`` (standardised group effects): Normal(0, 1); ``a_mu`` (the identity
+#: link's group intercepts, angles): VonMises(0, 1 / sigma_mu^2) (module docstring).
 PRIORS = {
     "beta_tan_half": ("Cauchy", 0.0, 1.0),
     "beta_identity": ("Normal", 0.0, 1.0),
@@ -106,6 +123,23 @@ PRIORS = {
     "sigma_mu": ("HalfNormal", 1.0),
     "sigma_kappa": ("HalfNormal", 1.0),
 }
+
+
+#: The site of the group intercepts of the mean direction, per link: standardised
+#: effects ``u_mu`` (tan-half) or angles ``a_mu`` (identity; module docstring).
+GROUP_MU_SITE = {"tan_half": "u_mu", "identity": "a_mu"}
+
+
+def group_offset_concentration(sigma_mu):
+    r"""Concentration :math:`1/\sigma_\mu^2` of the identity link's group intercepts.
+
+    :math:`a_j \sim \mathrm{VonMises}(0, 1/\sigma_\mu^2)`, whose circular variance
+    :math:`1 - A(1/\sigma^2) = \sigma^2/2 + O(\sigma^4)` matches a wrapped normal's
+    :math:`1 - e^{-\sigma^2/2}` to first order, so ``sigma_mu`` keeps the meaning of a
+    standard deviation in radians for small values. Works on floats and NumPy, JAX or
+    PyTensor values alike.
+    """
+    return 1.0 / (sigma_mu * sigma_mu)
 
 
 class MultimodalPosteriorWarning(UserWarning):
@@ -491,7 +525,8 @@ def check_chains(
     link : str
         Named in the warning.
     var_names : list of str, optional
-        Sites for the R-hat (``mu0`` on the circle); default ``mu0`` and ``beta``.
+        Sites for the R-hat (``mu0`` and ``a_mu`` on the circle); default ``mu0`` and
+        ``beta``.
     mean_cos_tol, beta_tol : float
         See :func:`chain_disagreement`.
     warn : bool
@@ -530,5 +565,6 @@ def check_chains(
 
         names = list(var_names) if var_names is not None else ["mu0", "beta"]
         draws = {k: np.asarray(posterior[k]) for k in names}
-        diag["r_hat_max_circular"] = check_convergence(draws, circ_var_names=["mu0"], warn=warn)
+        circular = [k for k in ("mu0", GROUP_MU_SITE["identity"]) if k in draws]
+        diag["r_hat_max_circular"] = check_convergence(draws, circ_var_names=circular, warn=warn)
     return diag

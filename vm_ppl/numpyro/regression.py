@@ -92,6 +92,7 @@ from ..regression import (
     check_link,
     check_regression_data,
     covariate_scale,
+    group_offset_concentration,
     kappa_is_modelled,
 )
 from ..regression import mle_init as _core_mle_init
@@ -237,8 +238,10 @@ def circular_regression_model(
         ``gamma`` times :func:`~vm_ppl.regression.covariate_scale` of ``Z``, like ``beta``).
     groups : array_like of int, shape (n_obs,), optional
         Group index of each observation in ``0 .. n_groups - 1``: random intercepts
-        :math:`a_j = \sigma_\mu u_j` on the link scale of the mean direction (sites
-        ``sigma_mu``, ``u_mu``; non-centred).
+        :math:`a_j` on the link scale of the mean direction, with scale ``sigma_mu``:
+        tan-half :math:`a_j = \sigma_\mu u_j` (site ``u_mu``, non-centred); identity
+        :math:`a_j \sim \mathrm{VonMises}(0, 1/\sigma_\mu^2)` (site ``a_mu``, angles;
+        :mod:`vm_ppl.regression` says why).
     n_groups : int, optional
         :math:`G`; default ``max(groups) + 1``.
     group_kappa : bool
@@ -251,7 +254,7 @@ def circular_regression_model(
     Sites: ``mu0`` (circular), ``beta`` (p,; unconstrained coordinate ``beta`` times
     :func:`~vm_ppl.regression.covariate_scale` of ``X``), then ``kappa`` (one
     concentration) or ``gamma0`` [, ``gamma``] (log-linear concentration, with ``Z`` or
-    ``group_kappa``), [``sigma_mu``, ``u_mu``], [``sigma_kappa``, ``u_kappa``],
+    ``group_kappa``), [``sigma_mu``, ``u_mu`` or ``a_mu``], [``sigma_kappa``, ``u_kappa``],
     optionally ``mu``, and ``y`` (plate ``obs``). Priors:
     :data:`vm_ppl.regression.PRIORS`. Predictive draws of ``y`` are in
     :math:`[-\pi, \pi)`.
@@ -284,8 +287,12 @@ def circular_regression_model(
     if data.groups is not None:
         sigma_mu = numpyro.sample("sigma_mu", _dist(PRIORS["sigma_mu"]))
         with numpyro.plate("group", data.n_groups):
-            u_mu = numpyro.sample("u_mu", nd.Normal(0.0, 1.0))
-        eta = eta + (sigma_mu * u_mu)[data.groups]
+            if link == "tan_half":
+                offsets = sigma_mu * numpyro.sample("u_mu", nd.Normal(0.0, 1.0))
+            else:  # angles, on the circle (vm_ppl.regression: copies of a real offset)
+                kappa_a = group_offset_concentration(sigma_mu)
+                offsets = numpyro.sample("a_mu", VonMises(0.0, kappa_a))
+        eta = eta + offsets[data.groups]
     if not log_kappa_model:
         kappa = numpyro.sample("kappa", _dist(PRIORS["kappa"]))
     else:
@@ -512,6 +519,7 @@ def fit_circular_regression(
                 "gamma",
                 "sigma_mu",
                 "u_mu",
+                "a_mu",
                 "sigma_kappa",
                 "u_kappa",
             )

@@ -70,6 +70,7 @@ from ..regression import (
     check_link,
     check_regression_data,
     covariate_scale,
+    group_offset_concentration,
     kappa_is_modelled,
 )
 from ..regression import mle_init as _core_mle_init
@@ -134,8 +135,10 @@ def circular_regression_model(
         scale-transformed like ``beta``).
     groups : array_like of int, shape (n_obs,), optional
         Group index per observation in ``0 .. n_groups - 1``: random intercepts
-        :math:`a_j = \sigma_\mu u_j` on the link scale of the mean direction
-        (``sigma_mu``, ``u_mu`` of dim ``group``; non-centred).
+        :math:`a_j` on the link scale of the mean direction, with scale ``sigma_mu``:
+        tan-half :math:`a_j = \sigma_\mu u_j` (``u_mu`` of dim ``group``, non-centred);
+        identity :math:`a_j \sim \mathrm{VonMises}(0, 1/\sigma_\mu^2)` (``a_mu``, angles;
+        :mod:`vm_ppl.regression` says why).
     n_groups : int, optional
         :math:`G`; default ``max(groups) + 1``.
     group_kappa : bool
@@ -149,7 +152,7 @@ def circular_regression_model(
     pymc.Model
         Free variables ``mu0``, ``beta`` (dim ``feature``; transform: scale by the root
         mean square of each column of ``X``, rounded to a power of 2, unless that is 1),
-        then ``kappa`` or ``gamma0`` [, ``gamma``], [``sigma_mu``, ``u_mu``],
+        then ``kappa`` or ``gamma0`` [, ``gamma``], [``sigma_mu``, ``u_mu`` or ``a_mu``],
         [``sigma_kappa``, ``u_kappa``]; observed ``y`` (dim ``obs``). Priors:
         :data:`vm_ppl.regression.PRIORS`.
 
@@ -180,8 +183,12 @@ def circular_regression_model(
         eta = pt.dot(Xd, beta)
         if data.groups is not None:
             sigma_mu = _prior("sigma_mu", PRIORS["sigma_mu"])
-            u_mu = pm.Normal("u_mu", 0.0, 1.0, dims="group")
-            eta = eta + (sigma_mu * u_mu)[data.groups]
+            if link == "tan_half":
+                offsets = sigma_mu * pm.Normal("u_mu", 0.0, 1.0, dims="group")
+            else:  # angles, on the circle (vm_ppl.regression: copies of a real offset)
+                kappa_a = group_offset_concentration(sigma_mu)
+                offsets = VonMises("a_mu", 0.0, kappa_a, dims="group")
+            eta = eta + offsets[data.groups]
         if not log_kappa_model:
             kappa = _prior("kappa", PRIORS["kappa"])
         else:
