@@ -17,7 +17,6 @@ JAX_X64 = True  # PyMC's JAX samplers run in float64
 
 @pytest.fixture(scope="module")
 def pymc_fit():
-    pytest.importorskip("pymc")
     import vm_ppl.pymc as vmp
 
     X, y, kwargs, truth = _simulate("tan_half")
@@ -27,8 +26,10 @@ def pymc_fit():
             X,
             y,
             sampler="numpyro",
-            draws=400,
-            tune=200,
+            # As the NumPyro test (its comment): 200 warm-up and 400 draws per chain were
+            # too short for R-hat < 1.01 on the group scales (1.013 after the start changed).
+            draws=1000,
+            tune=500,
             chains=4,
             random_seed=1,
             nuts_sampler_kwargs={"chain_method": "vectorized"},
@@ -53,5 +54,5 @@ def test_pymc_predictive_and_log_likelihood(pymc_fit):
         draws = idata[group]["y"].values
         assert draws.shape[-1] == y.size
         assert np.all((draws >= -np.pi) & (draws < np.pi))
-    assert idata.log_likelihood["y"].shape == (4, 400, y.size)
+    assert idata.log_likelihood["y"].shape == (4, 1000, y.size)
     assert np.isfinite(az.loo(idata).elpd_loo)

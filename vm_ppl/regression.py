@@ -425,8 +425,14 @@ def mle_init(
        likelihood has mirrored modes), keeping the best; :math:`\hat\kappa =
        A^{-1}(\bar c)`.
     2. With ``Z``: BFGS on the full von Mises log-likelihood in :math:`(\mu_0, \beta,
-       \gamma_0, \gamma)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma`, from step 1's
-       best and :math:`(\log\hat\kappa, 0)`.
+       \gamma_0, \gamma)`, :math:`\log\kappa_i = \gamma_0 + z_i^\top\gamma`, plus the
+       log prior densities of :math:`\gamma_0` and :math:`\gamma` (:data:`PRIORS`), from
+       step 1's best and :math:`(\log\hat\kappa, 0)`. The priors are what keeps this
+       bounded: the likelihood alone grows without limit as the curve passes through
+       one observation whose :math:`\kappa_i \to \infty` (a large :math:`\gamma` puts
+       all the concentration there), and BFGS then wandered to values whose
+       :math:`\kappa` overflows (seen on prior draws of the identity-link model with
+       ``Z``, ``python -m vm_ppl.bench.sbc --link identity``).
 
     Float64 NumPy/SciPy (``scipy.special.i0e``, ``i1e`` for :math:`\log I_0` and
     :math:`A = I_1/I_0`), whatever JAX's precision; analytic gradients. Works on the
@@ -472,6 +478,9 @@ def mle_init(
         sz = covariate_scale(data.Z)
         Zs = data.Z / sz
         q = Zs.shape[1]
+        _, g0_mean, g0_sd = PRIORS["gamma0"]
+        _, g_mean, g_sd = PRIORS["gamma"]
+        g_sd = g_sd * sz  # the prior of gamma on the scaled coefficient gamma * sz
 
         def neg_loglik(t):
             mu0, beta, g0, gam = t[0], t[1 : p + 1], t[p + 1], t[p + 2 :]
@@ -481,15 +490,17 @@ def mle_init(
             k = np.exp(log_k)
             c, s = np.cos(r), np.sin(r)
             # log I0(k) = log(i0e(k)) + k; d log I0 / d log k = k A(k), A = i1e / i0e.
-            val = -np.sum(k * c - np.log(i0e(k)) - k) / n
+            dg0, dg = (g0 - g0_mean) / g0_sd**2, (gam - g_mean * sz) / g_sd**2
+            penalty = 0.5 * (g0 - g0_mean) * dg0 + 0.5 * np.sum((gam - g_mean * sz) * dg)
+            val = (penalty - np.sum(k * c - np.log(i0e(k)) - k)) / n
             d_logk = k * (c - i1e(k) / i0e(k))
             grad = (
-                -np.concatenate(
+                np.concatenate(
                     [
-                        [np.sum(k * s)],
-                        Xs.T @ (k * s * _dg(eta, link)),
-                        [np.sum(d_logk)],
-                        Zs.T @ d_logk,
+                        [-np.sum(k * s)],
+                        -Xs.T @ (k * s * _dg(eta, link)),
+                        [dg0 - np.sum(d_logk)],
+                        dg - Zs.T @ d_logk,
                     ]
                 )
                 / n

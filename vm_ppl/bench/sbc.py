@@ -1,23 +1,29 @@
 r"""Simulation-based calibration (Talts et al. 2018) of the group-effects circular regression.
 
-``python -m vm_ppl.bench.sbc [--datasets 100] [--out DIR]`` (not part of the test suite).
+``python -m vm_ppl.bench.sbc [--datasets 100] [--link tan_half|identity] [--chains C]
+[--out DIR]`` (not part of the test suite).
 
 For each of ``--datasets`` data sets: draw every parameter from the prior of
-:func:`vm_ppl.numpyro.circular_regression_model` (tan-half link, two predictors for the
-mean direction, one for :math:`\log\kappa`, random intercepts on both, ``group_kappa=True``;
-a fixed design: ``X``, ``Z`` standard normal, ``groups`` cycling through ``0 .. G-1``),
+:func:`vm_ppl.numpyro.circular_regression_model` (``--link``, tan-half by default; two
+predictors for the mean direction, one for :math:`\log\kappa`, random intercepts on both,
+``group_kappa=True``; a fixed design: ``X``, ``Z`` standard normal, ``groups`` cycling
+through ``0 .. G-1``),
 simulate ``y``, fit it with NUTS started as :func:`vm_ppl.numpyro.fit_circular_regression`
 starts it (``init="mle"``: the population-level parameters at the multi-start maximum
 likelihood estimate :func:`vm_ppl.regression.mle_init`, the group-level ones uniform in
-(-2, 2) on the unconstrained scale; dense mass matrix) with one chain per data set (all
-data sets vectorised into one compiled program with ``jax.vmap`` over NumPyro's functional
-``hmc`` kernel, each with its own step size and mass matrix; ``--init prior`` starts every
-site uniform in (-2, 2) instead, NumPyro's default) and record the rank of the true value
-of every scalar quantity among ``L`` thinned posterior draws. If the sampler computes the posterior
-correctly the ranks are uniform on ``0 .. L`` (Talts et al., theorem 1). The quantities are
-fixed functions of the parameters (the theorem needs that): ``mu0`` as a number in
-:math:`[-\pi, \pi)`, :math:`\cos\mu_0`, ``beta[0]``, ``beta[1]``, ``gamma0``, ``gamma[0]``,
-``sigma_mu``, ``sigma_kappa``, ``u_mu[0]``, ``u_kappa[0]``.
+(-2, 2) on the unconstrained scale; dense mass matrix) with ``--chains`` chains per data
+set (all data sets and chains vectorised into one compiled program with ``jax.vmap`` over
+NumPyro's functional ``hmc`` kernel, each chain with its own step size and mass matrix;
+``--init prior`` starts every site uniform in (-2, 2) instead, NumPyro's default) and
+record the rank of the true value of every scalar quantity among ``L`` posterior draws,
+the chains' draws pooled and thinned by ``--thin``. With several chains the report also
+gives, per quantity, the number of data sets whose R-hat exceeds 1.01. If the sampler
+computes the posterior correctly the ranks are uniform on ``0 .. L`` (Talts et al.,
+theorem 1). The quantities are fixed functions of the parameters (the theorem needs
+that): ``mu0`` as a number in :math:`[-\pi, \pi)`, :math:`\cos\mu_0`, ``beta[0]``,
+``beta[1]``, ``gamma0``, ``gamma[0]``, ``sigma_mu``, ``sigma_kappa``, the first group's
+intercept of the mean direction (``u_mu[0]``; with the identity link the angle
+``a_mu[0]`` in :math:`[-\pi, \pi)`, see :mod:`vm_ppl.regression`) and ``u_kappa[0]``.
 
 Uniformity is tested per quantity with a chi-square test on ``--bins`` equal bins of the
 ranks and a Kolmogorov-Smirnov test of the ranks jittered to :math:`(r + U)/(L + 1)`; the
@@ -41,24 +47,39 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["QUANTITIES", "main", "rank_statistics", "run_sbc", "uniformity"]
+__all__ = [
+    "CIRCULAR",
+    "QUANTITIES",
+    "main",
+    "quantities",
+    "rank_statistics",
+    "run_sbc",
+    "uniformity",
+]
 
-QUANTITIES = (
-    "mu0",
-    "cos_mu0",
-    "beta[0]",
-    "beta[1]",
-    "gamma0",
-    "gamma[0]",
-    "sigma_mu",
-    "sigma_kappa",
-    "u_mu[0]",
-    "u_kappa[0]",
-)
+#: The ranked quantities per link (the group intercept's site: vm_ppl.regression.GROUP_MU_SITE).
+QUANTITIES = {
+    link: (
+        "mu0",
+        "cos_mu0",
+        "beta[0]",
+        "beta[1]",
+        "gamma0",
+        "gamma[0]",
+        "sigma_mu",
+        "sigma_kappa",
+        f"{site}[0]",
+        "u_kappa[0]",
+    )
+    for link, site in (("tan_half", "u_mu"), ("identity", "a_mu"))
+}
+#: Angles: their ESS and R-hat are computed on the circle.
+CIRCULAR = ("mu0", "a_mu[0]")
 
 
-def _quantities(sites: dict) -> dict:
+def quantities(sites: dict) -> dict:
     """The ranked scalar quantities from sites with any leading batch axes."""
+    mu_site = "u_mu" if "u_mu" in sites else "a_mu"
     return {
         "mu0": np.asarray(sites["mu0"]),
         "cos_mu0": np.cos(np.asarray(sites["mu0"])),
@@ -68,7 +89,7 @@ def _quantities(sites: dict) -> dict:
         "gamma[0]": np.asarray(sites["gamma"])[..., 0],
         "sigma_mu": np.asarray(sites["sigma_mu"]),
         "sigma_kappa": np.asarray(sites["sigma_kappa"]),
-        "u_mu[0]": np.asarray(sites["u_mu"])[..., 0],
+        f"{mu_site}[0]": np.asarray(sites[mu_site])[..., 0],
         "u_kappa[0]": np.asarray(sites["u_kappa"])[..., 0],
     }
 
@@ -105,6 +126,8 @@ def run_sbc(
     max_tree_depth: int = 8,
     seed: int = 0,
     init: str = "mle",
+    link: str = "tan_half",
+    chains: int = 1,
 ) -> dict:
     """Run SBC; return the ranks, the diagnostics and the settings (module docstring)."""
     import jax
@@ -121,7 +144,7 @@ def run_sbc(
     X = rng.standard_normal((n_obs, 2))
     Z = rng.standard_normal((n_obs, 1))
     groups = np.arange(n_obs) % n_groups
-    kwargs = {"link": "tan_half", "Z": Z, "groups": groups, "group_kappa": True}
+    kwargs = {"link": link, "Z": Z, "groups": groups, "group_kappa": True}
 
     def model(y=None):
         circular_regression_model(X, y, **kwargs)
@@ -135,7 +158,7 @@ def run_sbc(
     t0 = time.perf_counter()
     starts = {k: [] for k in ("mu0", "beta", "gamma0", "gamma")}
     for i in range(n_datasets if init == "mle" else 0):
-        values = mle_init(X, np.asarray(ys[i]), Z=Z, seed=seed).initial_values(True)
+        values = mle_init(X, np.asarray(ys[i]), link=link, Z=Z, seed=seed).initial_values(True)
         z = unconstrain_fn(
             seed_handler(model, 0), (ys[i],), {}, {k: jnp.asarray(v) for k, v in values.items()}
         )
@@ -175,31 +198,34 @@ def run_sbc(
         return jax.vmap(constrain)(post), div[num_warmup:], steps[num_warmup:]
 
     t0 = time.perf_counter()
-    keys = jax.random.split(k_run, n_datasets)
-    draws, div, steps = jax.jit(jax.vmap(one))(keys, ys, starts)
-    draws = jax.block_until_ready(draws)
+    keys = jax.random.split(k_run, (n_datasets, chains))
+    per_chain = jax.vmap(one, in_axes=(0, None, None))  # chains of one data set
+    draws, div, steps = jax.jit(jax.vmap(per_chain))(keys, ys, starts)
+    draws = jax.block_until_ready(draws)  # (N, C, S) per site
     wall = time.perf_counter() - t0
 
     from vm_ppl import diagnostics as vd
 
-    q_true = _quantities(prior)
-    q_draws = _quantities(draws)  # (N, S)
-    ess = {}
+    q_true = quantities(prior)
+    q_draws = quantities(draws)  # (N, C, S)
+    ess, rhat = {}, {}
     for name, d in q_draws.items():
-        circ = ["x"] if name == "mu0" else []  # mu0: ESS on the circle
+        circ = ["x"] if name in CIRCULAR else []  # angles: on the circle
         ess[name] = np.asarray(
-            [
-                float(vd.ess({"x": d[i][None, :]}, circ_var_names=circ)["x"])
-                for i in range(n_datasets)
-            ]
+            [float(vd.ess({"x": d[i]}, circ_var_names=circ)["x"]) for i in range(n_datasets)]
         )
-    thinned = {k: v[:, ::thin] for k, v in q_draws.items()}
+        if chains > 1:
+            rhat[name] = np.asarray(
+                [float(vd.rhat({"x": d[i]}, circ_var_names=circ)["x"]) for i in range(n_datasets)]
+            )
+    thinned = {k: v.reshape(n_datasets, -1)[:, ::thin] for k, v in q_draws.items()}
     n_draws = next(iter(thinned.values())).shape[1]
-    ranks = {k: rank_statistics(q_true[k], thinned[k]) for k in QUANTITIES}
+    ranks = {k: rank_statistics(q_true[k], thinned[k]) for k in QUANTITIES[link]}
     return {
         "ranks": ranks,
         "n_draws": n_draws,
         "ess": ess,
+        "rhat": rhat,
         "wall_s": wall,
         "mle_s": mle_s,
         "divergent_share": float(np.mean(np.asarray(div))),
@@ -215,6 +241,8 @@ def run_sbc(
             "max_tree_depth": max_tree_depth,
             "seed": seed,
             "init": init,
+            "link": link,
+            "chains": chains,
         },
     }
 
@@ -229,7 +257,7 @@ def _figure(result: dict, bins: int, path: Path) -> None:
     n = result["settings"]["n_datasets"]
     lo, hi = stats.binom(n, 1 / bins).ppf([0.005, 0.995])
     fig, axes = plt.subplots(2, 5, figsize=(15, 5.5), sharey=True)
-    for ax, name in zip(axes.ravel(), QUANTITIES, strict=True):
+    for ax, name in zip(axes.ravel(), result["ranks"], strict=True):
         ax.axhspan(lo, hi, color="0.85", label="99 % band")
         ax.hist(
             result["ranks"][name],
@@ -268,29 +296,34 @@ def _markdown(result: dict, bins: int, command: str, figure: str) -> str:
         f"{result['wall_s']:.0f} s for the vectorised fits (compile included), "
         f"{result['mle_s']:.0f} s for the maximum-likelihood starts.",
         "",
-        f'Model: `vm_ppl.numpyro.circular_regression_model(X, y, link="tan_half", Z=Z, '
+        f"Model: `vm_ppl.numpyro.circular_regression_model(X, y, link={s['link']!r}, Z=Z, "
         f"groups=groups, group_kappa=True)` with its default priors; {s['n_obs']} observations, "
         f"{s['n_groups']} groups, X: 2 columns, Z: 1 column (standard normal, fixed). "
-        f"{s['n_datasets']} data sets drawn from the prior; one NUTS chain each "
+        f"{s['n_datasets']} data sets drawn from the prior; {s['chains']} NUTS chain(s) each "
         f"(init {s['init']!r}, dense mass "
-        f"matrix, {s['num_warmup']} warm-up, {s['num_samples']} draws, max tree depth "
-        f"{s['max_tree_depth']}), thinned by {s['thin']} to L = {result['n_draws']} draws; "
+        f"matrix, {s['num_warmup']} warm-up, {s['num_samples']} draws per chain, max tree "
+        f"depth {s['max_tree_depth']}), pooled and thinned by {s['thin']} to L = "
+        f"{result['n_draws']} draws; "
         f"ranks in 0 .. {result['n_draws']}. Divergent transitions: "
         f"{100 * result['divergent_share']:.2f} % of post-warm-up draws; mean leapfrog steps "
         f"per draw {result['mean_steps']:.1f}; draws at the maximum tree depth: "
         f"{100 * result['max_depth_share']:.2f} %.",
         "",
         f"| quantity | chi-square p ({bins} bins) | KS p | bulk ESS before thinning: "
-        "median (5 % quantile) over data sets |",
-        "|---|---|---|---|",
+        "median (5 % quantile) over data sets |"
+        + (" data sets with R-hat > 1.01 |" if result["rhat"] else ""),
+        "|---|---|---|---|" + ("---|" if result["rhat"] else ""),
     ]
-    for name in QUANTITIES:
+    for name in result["ranks"]:
         u = uniformity(result["ranks"][name], result["n_draws"], bins)
         e = result["ess"][name]
-        lines.append(
+        row = (
             f"| {name} | {u['chi2_p']:.3f} | {u['ks_p']:.3f} | "
             f"{np.median(e):.0f} ({np.quantile(e, 0.05):.0f}) |"
         )
+        if result["rhat"]:
+            row += f" {int(np.sum(result['rhat'][name] > 1.01))} |"
+        lines.append(row)
     lines += ["", f"![SBC rank histograms]({figure})", ""]
     return "\n".join(lines)
 
@@ -309,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bins", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", choices=("mle", "prior"), default="mle")
+    p.add_argument("--link", choices=("tan_half", "identity"), default="tan_half")
+    p.add_argument("--chains", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("sbc_out"))
     args = p.parse_args(argv)
     result = run_sbc(
@@ -320,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         args.thin,
         seed=args.seed,
         init=args.init,
+        link=args.link,
+        chains=args.chains,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     _figure(result, args.bins, args.out / "sbc_ranks.png")
