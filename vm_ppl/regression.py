@@ -430,9 +430,9 @@ def mle_init(
        step 1's best and :math:`(\log\hat\kappa, 0)`. The priors are what keeps this
        bounded: the likelihood alone grows without limit as the curve passes through
        one observation whose :math:`\kappa_i \to \infty` (a large :math:`\gamma` puts
-       all the concentration there), and BFGS then wandered to values whose
-       :math:`\kappa` overflows (seen on prior draws of the identity-link model with
-       ``Z``, ``python -m vm_ppl.bench.sbc --link identity``).
+       all the concentration there), and without the priors BFGS wandered to values
+       whose :math:`\kappa` overflows (prior draws of the identity-link model with ``Z``:
+       ``tests/test_regression_models.py::test_mle_init_with_Z_stays_bounded``).
 
     Float64 NumPy/SciPy (``scipy.special.i0e``, ``i1e`` for :math:`\log I_0` and
     :math:`A = I_1/I_0`), whatever JAX's precision; analytic gradients. Works on the
