@@ -14,6 +14,7 @@ import numpy as np
 import nutpie
 import pymc as pm
 import pytensor
+import pytensor.scalar as ps
 import pytensor.tensor as pt
 import pytest
 import scipy.stats as st
@@ -231,6 +232,31 @@ def test_pytorch_ops_stay_inside_the_compiled_graph(vmp):
     assert breaks  # PyMC's own breaks were recorded, so ours would have been too
     for ours in ("compiler.disable", "_pytorch_vonmises_elemwise", "pymc/pytorch.py"):
         assert ours not in breaks, breaks
+
+
+def test_pytorch_graph_has_only_binary_sums_and_products(vmp):
+    # PyTensor's PyTorch backend lowers a variadic Add/Mul through stack + prod, writing
+    # every broadcast scalar out at full length (rewrites.local_binary_add_mul); the
+    # gradient of the density has such products until the rewrite splits them. The
+    # compiled function must still agree with the C backend.
+    from pytensor.tensor.elemwise import Elemwise
+
+    x = pt.dvector("x")
+    mu, kappa = pt.dscalars("mu", "kappa")
+    lp = pm.logp(vmp.VonMises.dist(mu, kappa, shape=(50,)), x).sum()
+    outputs = [lp, *pytensor.grad(lp, [mu, kappa])]
+    fn = pytensor.function([x, mu, kappa], outputs, mode="PYTORCH")
+    variadic = [
+        node
+        for node in fn.maker.fgraph.apply_nodes
+        if isinstance(node.op, Elemwise)
+        and isinstance(node.op.scalar_op, ps.Add | ps.Mul)
+        and len(node.inputs) > 2
+    ]
+    assert not variadic, variadic
+    args = (np.linspace(-3.0, 3.0, 50), 0.3, 2.0)
+    reference = pytensor.function([x, mu, kappa], outputs, mode="FAST_RUN")(*args)
+    np.testing.assert_allclose(fn(*args), reference, rtol=1e-12)
 
 
 def _wind_model(vmp):

@@ -19,7 +19,10 @@ compute in float64, as on C and Numba, and the result is cast to the graph's dty
 :class:`~.ops.VonMisesElemwise` nodes (every ``Elemwise`` of a vm_ppl op, see
 :func:`.rewrites.local_vonmises_elemwise`) call the operator once on the inputs as they
 are, so the normaliser is evaluated per ``k``, not per angle; the density itself is
-:func:`.ops.split_logp` in torch ops per angle, as the C and Numba graphs have it.
+:func:`.ops.split_logp` in torch ops per angle, as the C and Numba graphs have it. Sums
+and products of three or more terms in such graphs become chains of binary ones
+(:func:`.rewrites.local_binary_add_mul`), which ``torch.compile`` fuses into the loop over
+the angles instead of stacking broadcast copies.
 
 Gradients are PyTensor's symbolic ones (graphs of these ops and standard ones), as on
 every backend. Random variables: PyTensor 2.38's PyTorch backend has no

@@ -14,7 +14,8 @@ JAX graphs keep the single op (the core :func:`vm_ppl.log_prob`); there a tan-ha
 fused with the density instead (:func:`local_vonmises_tan_half_fuse`, the core
 :func:`vm_ppl.tan_half_log_prob`). PyTorch graphs get every ``Elemwise`` of a vm_ppl op
 as a :class:`.ops.VonMisesElemwise` (:func:`local_vonmises_elemwise`), which the PyTorch
-registration (:mod:`.pytorch`) converts without a per-element ``vmap``.
+registration (:mod:`.pytorch`) converts without a per-element ``vmap``, and their sums and
+products of three or more terms as chains of binary ones (:func:`local_binary_add_mul`).
 
 Every registration is wrapped in :class:`OnlyWithVmPplOps`, which returns at once on a
 graph without a vm_ppl op: ``import vm_ppl.pymc`` leaves every other model's compiled
@@ -22,6 +23,8 @@ graph as it was (``tests/test_pymc.py::test_pm_vonmises_graph_unchanged_by_impor
 """
 
 from __future__ import annotations
+
+from functools import reduce
 
 import numpy as np
 import pytensor.scalar as ps
@@ -49,6 +52,7 @@ __all__ = [
     "OnlyWithVmPplOps",
     "expand_logp",
     "has_vm_ppl_op",
+    "local_binary_add_mul",
     "local_tan_half_angle_atan_link",
     "local_vonmises_elemwise",
     "local_vonmises_split_normaliser",
@@ -292,6 +296,38 @@ def local_vonmises_tan_half_fuse(fgraph, node):
 
 
 @node_rewriter([Elemwise])
+def local_binary_add_mul(fgraph, node):
+    r"""An ``Elemwise`` ``Add``/``Mul`` of three or more inputs -> a chain of binary ones.
+
+    For PyTorch: PyTensor's PyTorch backend lowers a variadic ``Add``/``Mul`` as
+    ``torch.sum``/``torch.prod`` of ``torch.stack(torch.broadcast_tensors(...))``, which
+    writes every broadcast scalar (``2``, ``k``, a NaN mask) out as a full-length array
+    before the product; a gradient graph (``-2 k sin(d/2) cos(d/2)``) has several such
+    products. Binary ``mul``/``add`` broadcast without copies and ``torch.compile`` fuses
+    them into the loop over the angles: logp + dlogp went from 0.80x to 0.61x
+    ``pm.VonMises`` (``python -m vm_ppl.bench.pymc_perf``, BENCHMARKS.md). Inputs with
+    fewer non-broadcast dimensions are combined first, so scalars meet scalars. Registered
+    after elementwise fusion (C and Numba graphs then hold ``Composite`` loops instead),
+    on graphs with a vm_ppl op only (:class:`OnlyWithVmPplOps`), like every rewrite here.
+    """
+    if type(node.op) is not Elemwise or len(node.inputs) <= 2:
+        return None
+    scalar_op = node.op.scalar_op
+    if isinstance(scalar_op, ps.Mul):
+        binary = pt.mul
+    elif isinstance(scalar_op, ps.Add):
+        binary = pt.add
+    else:
+        return None
+    (out,) = node.outputs
+    inputs = sorted(node.inputs, key=lambda v: sum(not b for b in v.type.broadcastable))
+    new = reduce(binary, inputs)
+    if new.type.dtype != out.type.dtype or new.type.broadcastable != out.type.broadcastable:
+        return None
+    return [new]
+
+
+@node_rewriter([Elemwise])
 def local_vonmises_elemwise(fgraph, node):
     r"""A plain ``Elemwise`` of a vm_ppl scalar op -> the same as :class:`.ops.VonMisesElemwise`.
 
@@ -358,4 +394,12 @@ _register(
 # Just before elementwise fusion (position 49).
 _register(
     "vonmises_merge_modulo_specify_shape", MergeModuloSpecifyShape(), "fast_run", position=48.5
+)
+# After it and after `add_mul_fusion` (48), which makes the variadic nodes; before the
+# destroy handler (49.5) and the inplace rewrites. For the modes without fusion (PyTorch, JAX).
+_register(
+    "vonmises_binary_add_mul",
+    in2out(local_binary_add_mul, name="vonmises_binary_add_mul"),
+    "fast_run",
+    position=49.4,
 )
