@@ -392,3 +392,27 @@ def test_hierarchical_bench_models_are_the_same_model():
     np.testing.assert_allclose(
         ours.compile_logp()(point), builtin.compile_logp()(point), rtol=1e-10
     )
+
+
+def test_sbc_script_several_chains_identity_link(tmp_path):
+    # `python -m vm_ppl.bench.sbc` (VALIDATION.md) on tiny settings: chains vmapped per data
+    # set, pooled ranks in 0 .. L, R-hat per data set, the identity link's angle site.
+    from vm_ppl.bench import sbc
+
+    result = sbc.run_sbc(
+        n_datasets=2,
+        n_obs=12,
+        n_groups=3,
+        num_warmup=10,
+        num_samples=8,
+        thin=4,
+        link="identity",
+        chains=2,
+    )
+    assert list(result["ranks"]) == list(sbc.QUANTITIES["identity"])
+    assert result["n_draws"] == 4  # 2 chains x 8 draws, every 4th
+    for name, ranks in result["ranks"].items():
+        assert ranks.shape == (2,) and np.all((0 <= ranks) & (ranks <= 4)), name
+        assert result["rhat"][name].shape == (2,)
+    text = sbc._markdown(result, 4, "python -m vm_ppl.bench.sbc ...", "sbc_ranks.png")
+    assert "a_mu[0]" in text and "R-hat > 1.01" in text and "link='identity'" in text

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vm_ppl.regression import GROUP_MU_SITE
+
 __all__ = [
     "CIRCULAR",
     "QUANTITIES",
@@ -57,7 +59,7 @@ __all__ = [
     "uniformity",
 ]
 
-#: The ranked quantities per link (the group intercept's site: vm_ppl.regression.GROUP_MU_SITE).
+#: The ranked quantities per link (the group intercept's site: GROUP_MU_SITE).
 QUANTITIES = {
     link: (
         "mu0",
@@ -71,15 +73,15 @@ QUANTITIES = {
         f"{site}[0]",
         "u_kappa[0]",
     )
-    for link, site in (("tan_half", "u_mu"), ("identity", "a_mu"))
+    for link, site in GROUP_MU_SITE.items()
 }
 #: Angles: their ESS and R-hat are computed on the circle.
-CIRCULAR = ("mu0", "a_mu[0]")
+CIRCULAR = ("mu0", f"{GROUP_MU_SITE['identity']}[0]")
 
 
 def quantities(sites: dict) -> dict:
     """The ranked scalar quantities from sites with any leading batch axes."""
-    mu_site = "u_mu" if "u_mu" in sites else "a_mu"
+    mu_site = next(site for site in GROUP_MU_SITE.values() if site in sites)
     return {
         "mu0": np.asarray(sites["mu0"]),
         "cos_mu0": np.cos(np.asarray(sites["mu0"])),
