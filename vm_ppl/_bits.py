@@ -59,6 +59,17 @@ def threefry2x32(
     return x0, x1
 
 
+def _unit(j: jnp.ndarray, bits: int, dtype) -> jnp.ndarray:
+    """``(j + 1/2) 2^-bits`` in ``dtype`` for a ``bits``-bit integer ``j`` (exact; in (0, 1))."""
+    return (j.astype(dtype) + 0.5) * 2.0**-bits
+
+
+def _j52(w0: jnp.ndarray, w1: jnp.ndarray, dtype) -> jnp.ndarray:
+    """A 52-bit integer from two words: the top 20 of ``w0`` and all 32 of ``w1``,
+    exact in float64."""
+    return (w0 >> np.uint32(12)).astype(dtype) * 2.0**32 + w1.astype(dtype)
+
+
 def key_words(key: jax.Array) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Two uint32 words derived from ``key`` (any PRNG implementation) that key
     :func:`uniform_pairs`."""
@@ -80,10 +91,8 @@ def uniform_pairs(kw, hi, m: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
     hi = jnp.asarray(hi, jnp.uint32)
     if jnp.finfo(dtype).bits == 64:
         lo = lax.iota(jnp.uint32, 2 * m)
-        w0, w1 = threefry2x32(kw[0], kw[1], hi, lo)
-        # 52 bits: the top 20 of one word and all 32 of the other, exact in float64.
-        j = (w0 >> np.uint32(12)).astype(dtype) * 2.0**32 + w1.astype(dtype)
-        return (j[:m] + 0.5) * 2.0**-52, (j[m:] + 0.5) * 2.0**-52
+        j = _j52(*threefry2x32(kw[0], kw[1], hi, lo), dtype)
+        return _unit(j[:m], 52, dtype), _unit(j[m:], 52, dtype)
     h = -(-m // 4)
     w0, w1 = threefry2x32(kw[0], kw[1], hi, lax.iota(jnp.uint32, 3 * h))
     low = np.uint32(0x1FF)
@@ -99,8 +108,7 @@ def uniform_pairs(kw, hi, m: int, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
         )
         return jnp.concatenate([w >> np.uint32(9), rest[None]]).reshape(-1)[:m]
 
-    j, j2 = twenty_three_bits(w0), twenty_three_bits(w1)
-    return (j.astype(dtype) + 0.5) * 2.0**-23, (j2.astype(dtype) + 0.5) * 2.0**-23
+    return _unit(twenty_three_bits(w0), 23, dtype), _unit(twenty_three_bits(w1), 23, dtype)
 
 
 def uniform_pairs_at(kw, hi, lo: jnp.ndarray, dtype) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -114,11 +122,8 @@ def uniform_pairs_at(kw, hi, lo: jnp.ndarray, dtype) -> tuple[jnp.ndarray, jnp.n
     hi = jnp.asarray(hi, jnp.uint32)
     lo = jnp.asarray(lo, jnp.uint32)
     if jnp.finfo(dtype).bits == 64:
-        a0, a1 = threefry2x32(kw[0], kw[1], hi, lo << np.uint32(1))
-        b0, b1 = threefry2x32(kw[0], kw[1], hi, (lo << np.uint32(1)) | np.uint32(1))
-        j = (a0 >> np.uint32(12)).astype(dtype) * 2.0**32 + a1.astype(dtype)
-        j2 = (b0 >> np.uint32(12)).astype(dtype) * 2.0**32 + b1.astype(dtype)
-        return (j + 0.5) * 2.0**-52, (j2 + 0.5) * 2.0**-52
+        a = _j52(*threefry2x32(kw[0], kw[1], hi, lo << np.uint32(1)), dtype)
+        b = _j52(*threefry2x32(kw[0], kw[1], hi, (lo << np.uint32(1)) | np.uint32(1)), dtype)
+        return _unit(a, 52, dtype), _unit(b, 52, dtype)
     w0, w1 = threefry2x32(kw[0], kw[1], hi, lo)
-    j, j2 = w0 >> np.uint32(9), w1 >> np.uint32(9)
-    return (j.astype(dtype) + 0.5) * 2.0**-23, (j2.astype(dtype) + 0.5) * 2.0**-23
+    return _unit(w0 >> np.uint32(9), 23, dtype), _unit(w1 >> np.uint32(9), 23, dtype)

@@ -54,14 +54,19 @@ def block_rows(n: int, reps: int, blocks: list[int]) -> list[dict]:
     }
     for f in chunk.values():
         jax.block_until_ready(f(jax.random.key(0), k5))
-    t = {b: [] for b in chunk}
-    keys = iter(jax.random.split(jax.random.key(2), len(chunk) * reps))
+    rows = _race_vs_default(chunk, k5, reps, seed=2, default=sampling._BLOCK)
+    return [{"block": b, "chunk": length, **r} for b, r in rows.items()]
+
+
+def _race_vs_default(fns: dict, arg, reps: int, seed: int, default) -> dict:
+    """Call each compiled ``fns[b](key, arg)`` ``reps`` times, interleaved, with fresh
+    keys; per ``b``, :func:`_ratio_row` against ``fns[default]``."""
+    t = {b: [] for b in fns}
+    keys = iter(jax.random.split(jax.random.key(seed), len(fns) * reps))
     for _ in range(reps):
-        for b, f in chunk.items():
-            t[b].append(_once_ms(f, next(keys), k5))
-    return [
-        {"block": b, "chunk": length, **_ratio_row(v, t[sampling._BLOCK])} for b, v in t.items()
-    ]
+        for b, f in fns.items():
+            t[b].append(_once_ms(f, next(keys), arg))
+    return {b: _ratio_row(v, t[default]) for b, v in t.items()}
 
 
 def _ratio_row(v, base) -> dict:
@@ -107,12 +112,8 @@ def batch_rows(n: int, reps: int, log2_batches: list[int]) -> list[dict]:
             fns[b] = f
     finally:
         sampling._batch_elems = original
-    t = {b: [] for b in fns}
-    keys = iter(jax.random.split(jax.random.key(3), len(fns) * reps))
-    for _ in range(reps):
-        for b, f in fns.items():
-            t[b].append(_once_ms(f, next(keys), kk))
-    return [{"batch": b, **_ratio_row(v, t[default])} for b, v in t.items()]
+    rows = _race_vs_default(fns, kk, reps, seed=3, default=default)
+    return [{"batch": b, **r} for b, r in rows.items()]
 
 
 def main(argv: list[str] | None = None) -> dict:
