@@ -27,13 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats as st
+from test_sampling import P_MIN  # the suite's KS threshold (its comment says why)
 
 ROOT = Path(__file__).resolve().parents[1]
-# KS threshold. Each check is a fixed-seed draw, so a correct sampler fails one with
-# probability P_MIN whenever its random stream changes (as when the bits were made
-# differently): with some 40 such checks in the suite, 0.01 would fail one of them 33 %
-# of the time (1 - 0.99**40), 1e-3 about 4 %.
-P_MIN = 1e-3
 S, N = 8, 4096  # grouped: 8 posterior draws of kappa x 4096 observations
 KAPPAS = np.linspace(0.5, 8.0, S).astype(np.float32)
 
