@@ -145,3 +145,35 @@ def test_vmap_and_jit():
     ks = jnp.array([0.5, 1.0, 2.0])
     f = jax.jit(jax.vmap(log_prob, in_axes=(None, None, 0)))
     np.testing.assert_allclose(f(xs, 0.0, ks), log_prob(xs[None], 0.0, ks[:, None]), rtol=1e-6)
+
+
+def test_small_arrays_use_xla_trig_and_agree(reference):
+    """Float64 arrays of at most SMALL_SIZE elements take XLA's sin/cos (below its
+    1,000-flop line for inline execution, vm_ppl._fastmath.SMALL_SIZE); larger ones the
+    polynomials. Both paths meet the mpmath tolerance of test_log_prob_matches_mpmath, and
+    the small one keeps a value-and-gradient call at ten angles under the line."""
+    from vm_ppl._fastmath import SMALL_SIZE
+
+    with jax.enable_x64(True):
+        x = jnp.asarray(XS, jnp.float64)
+        ref = reference["float64"]
+        for i, k in enumerate(KAPPAS):
+            rows = [
+                np.asarray(jax.jit(log_prob)(x[j : j + SMALL_SIZE], 0.7, k))
+                for j in range(0, x.size, SMALL_SIZE)
+            ]
+            err = np.abs(np.concatenate(rows) - ref[i]) / np.maximum(np.abs(ref[i]), 1.0)
+            assert err.max() <= 1e-12, (k, err.max())
+        y = x[:10]
+
+        def value_and_grad(p):
+            return jax.value_and_grad(lambda p: log_prob(y, p[0], p[1]).sum())(p)
+
+        compiled = jax.jit(value_and_grad).lower(jnp.array([0.3, 5.0])).compile()
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        assert cost["flops"] < 1000, cost["flops"]
+        big = jnp.concatenate([y, jnp.zeros(SMALL_SIZE)])
+        g_small = jax.grad(lambda p: log_prob(y, p[0], p[1]).sum())(jnp.array([0.3, 5.0]))
+        g_big = jax.grad(lambda p: log_prob(big, p[0], p[1])[:10].sum())(jnp.array([0.3, 5.0]))
+        np.testing.assert_allclose(g_small, g_big, rtol=1e-13)

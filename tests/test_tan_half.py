@@ -125,3 +125,44 @@ def test_broadcasting_limits_and_invalid(x64):
     f = jax.jit(jax.vmap(tan_half_log_prob, in_axes=(0, None, 0, None)))
     out32 = f(jnp.ones(3, jnp.float32), jnp.float32(0.2), jnp.zeros(3, jnp.float32), 2.0)
     assert out32.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("k", KAPPAS)
+def test_small_arrays_against_mpmath(k, x64):
+    # Float64 arrays of at most SMALL_SIZE elements take XLA's atan/sin/cos (inline
+    # execution below XLA's 1,000-flop line); the same points and tolerance as above.
+    from vm_ppl._fastmath import SMALL_SIZE
+
+    y, m0, eta = _accuracy_points(k, 64, np.float64, seed=int(k) % 97)
+    out = np.concatenate(
+        [
+            np.asarray(
+                tan_half_log_prob(
+                    y[j : j + SMALL_SIZE], m0[j : j + SMALL_SIZE], eta[j : j + SMALL_SIZE], k
+                )
+            )
+            for j in range(0, y.size, SMALL_SIZE)
+        ]
+    )
+    ref = np.array([_mp_log_prob(*a, k) for a in zip(y, m0, eta, strict=True)])
+    assert np.max(np.abs(out - ref) / _scale(ref, k)) <= TOL[np.float64][k]
+
+
+def test_small_arrays_stay_below_xla_inline_line(x64):
+    # Ten observations: the value and gradient of the tan-half likelihood compile to
+    # fewer than 1,000 flops (XLA runs such programs on the calling thread, ~10-20 µs
+    # less per dispatched call: `python -m vm_ppl.bench.tan_half --n 10`). The small
+    # path's gradients equal the polynomial path's.
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal(10), rng.uniform(-3, 3, 10)
+
+    def f(p, x=x, y=y):
+        return tan_half_log_prob(y, p[0], p[1] * x, p[2]).sum()
+
+    p = jnp.array([0.4, 0.8, 5.0])
+    cost = jax.jit(jax.value_and_grad(f)).lower(p).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert cost["flops"] < 1000, cost["flops"]
+    xb, yb = np.concatenate([x, np.zeros(16)]), np.concatenate([y, np.zeros(16)])
+    g_big = jax.grad(lambda p: tan_half_log_prob(yb, p[0], p[1] * xb, p[2])[:10].sum())(p)
+    np.testing.assert_allclose(jax.grad(f)(p), g_big, rtol=1e-12)

@@ -141,6 +141,27 @@ def _consts(dtype: type) -> dict:
 _CONSTS = {np.dtype(np.float32): _consts(np.float32), np.dtype(np.float64): _consts(np.float64)}
 
 
+# Small arrays: XLA's CPU client runs a compiled program on the calling thread when its
+# cost analysis counts fewer than 1,000 flops, and hands it to a thread pool otherwise,
+# 10-30 µs more per call (`cheap_computation_` in XLA's xla/pjrt/cpu/cpu_client.cc). XLA's
+# sin/cos/atan count as transcendentals, not flops, while the polynomials here cost ~25
+# flops per element and reduction: at ten angles a log-density + gradient built on them
+# crossed the line (2,249 flops) where the same expression with sin/cos stays below it.
+# So in float64, where XLA's sin/cos are as accurate, arrays of at most SMALL_SIZE
+# elements use them: per element slower, but such a call costs its dispatch, not its
+# arithmetic (`python -m vm_ppl.bench.tan_half --n 10`). Float32 keeps the polynomials
+# and double words everywhere (its accuracy rests on them).
+SMALL_SIZE = 16
+
+
+def use_xla_trig(dtype, *shapes: tuple[int, ...]) -> bool:
+    """Whether a float64 elementwise kernel over ``shapes`` (broadcast) is small enough
+    to use XLA's ``sin``/``cos``/``atan`` instead of the fused polynomials (above)."""
+    return (
+        np.dtype(dtype) == np.float64 and int(np.prod(np.broadcast_shapes(*shapes))) <= SMALL_SIZE
+    )
+
+
 def _prep(x) -> tuple[jnp.ndarray, dict, np.dtype]:
     """Return (x in its compute dtype, constants for that dtype, output dtype)."""
     x = jnp.asarray(x)
@@ -318,6 +339,8 @@ def _principal_batched(axis_size, in_batched, a):
 def _half_angle_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     consts = _CONSTS[np.dtype(x.dtype)]
     d = _principal_vmap(x) - _principal_vmap(loc)
+    if use_xla_trig(d.dtype, d.shape):
+        return jnp.sin(0.5 * d), jnp.cos(0.5 * d)
     return _sincos(0.5 * _reduce_nowrap(d, consts), consts)
 
 

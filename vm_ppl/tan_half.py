@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import half_angle_sincos, half_angle_sincos_dd, split_prod
+from ._fastmath import half_angle_sincos, half_angle_sincos_dd, split_prod, use_xla_trig
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -77,11 +77,19 @@ def _clip_eta(eta: jnp.ndarray) -> jnp.ndarray:
 
 def _terms(y, mu0, eta):
     """``(u*u/w, u*v/w, 1/w)``: ``sin^2(d/2)``, ``sin(d/2) cos(d/2)``, ``1/(1 + eta^2)``."""
+    eta = _clip_eta(eta)
+    if use_xla_trig(y.dtype, y.shape, mu0.shape, eta.shape):
+        # A few elements (float64): XLA's own atan/sin/cos, counted as transcendentals
+        # by its cost analysis, keep a call below the 1,000-flop line for inline
+        # execution (vm_ppl._fastmath.SMALL_SIZE). The rounding of y - mu0 is then of
+        # the order of atan's own, so it is not compensated here.
+        h = 0.5 * (y - mu0) - jnp.arctan(eta)
+        s, c = jnp.sin(h), jnp.cos(h)
+        return s * s, s * c, 1.0 / (1.0 + eta * eta)
     # Error-free difference y - mu0 = a + a_lo (Knuth's TwoSum, no branch).
     a = y - mu0
     b = a - y
     a_lo = (y - (a - b)) - (mu0 + b)
-    eta = _clip_eta(eta)
     if a.dtype == jnp.float32:
         u, v = _u_v_double_word(a, a_lo, eta)
     else:
