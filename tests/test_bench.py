@@ -296,3 +296,15 @@ def test_core_batch_rows():
     assert batches[1 << 17]["ms"] > 0
     # the patched schedule is restored
     assert sampling._batch_elems() == default
+
+
+def test_tan_half_density_table_runs():
+    # The comparison of issue #15 (log_prob + gradient against the naive expression), one
+    # round at n = 10: a row per n with both implementations and their XLA flop counts.
+    from vm_ppl.bench import tan_half
+
+    table, _, reference = tan_half.TABLES["density"]
+    (row,) = table([10], 1, "call")
+    assert reference == "naive"
+    assert row["n"] == 10 and set(row) == {"n", "log_prob", "naive"}
+    assert row["log_prob"]["xla_flops"] < 1000 and row["log_prob"]["median_us"] > 0

@@ -166,3 +166,32 @@ def test_small_arrays_stay_below_xla_inline_line(x64):
     xb, yb = np.concatenate([x, np.zeros(16)]), np.concatenate([y, np.zeros(16)])
     g_big = jax.grad(lambda p: tan_half_log_prob(yb, p[0], p[1] * xb, p[2])[:10].sum())(p)
     np.testing.assert_allclose(jax.grad(f)(p), g_big, rtol=1e-12)
+
+
+def test_size_choice_sees_through_vmap(x64):
+    # PyTensor's JAX backend jnp.vectorize-s fused elementwise graphs down to scalars: the
+    # kernel must still pick its path by the size it runs at (XLA's sine appears in the
+    # small-array path only), and batched calls equal row-by-row ones.
+    rng = np.random.default_rng(2)
+    y, eta = jnp.asarray(rng.uniform(-3, 3, 1000)), jnp.asarray(rng.standard_normal(1000))
+
+    def f(y, e):
+        return tan_half_log_prob(y, 0.3, e, 5.0)
+
+    vec = jax.jit(jnp.vectorize(f))
+    for fn, n, small in ((jax.jit(f), 1000, False), (vec, 1000, False), (vec, 10, True)):
+        assert ("sine(" in fn.lower(y[:n], eta[:n]).compile().as_text()) is small
+    np.testing.assert_allclose(vec(y, eta), f(y, eta), rtol=1e-13, atol=1e-13)
+    rows = jnp.stack([y, y[::-1], y + 1.0])  # batched y, unbatched eta of another rank
+    np.testing.assert_allclose(
+        jax.vmap(f, in_axes=(0, None))(rows, eta),
+        np.stack([f(r, eta) for r in rows]),
+        rtol=1e-13,
+        atol=1e-13,
+    )
+    np.testing.assert_allclose(
+        jax.vmap(f, in_axes=(0, None))(rows[:, :8], eta[:8]),
+        np.stack([f(r, eta[:8]) for r in rows[:, :8]]),  # 24 elements batched: polynomials
+        rtol=1e-13,
+        atol=1e-13,
+    )

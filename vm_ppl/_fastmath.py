@@ -156,10 +156,35 @@ SMALL_SIZE = 16
 
 def use_xla_trig(dtype, *shapes: tuple[int, ...]) -> bool:
     """Whether a float64 elementwise kernel over ``shapes`` (broadcast) is small enough
-    to use XLA's ``sin``/``cos``/``atan`` instead of the fused polynomials (above)."""
-    return (
-        np.dtype(dtype) == np.float64 and int(np.prod(np.broadcast_shapes(*shapes))) <= SMALL_SIZE
-    )
+    to use XLA's ``sin``/``cos`` instead of the fused polynomials (above). Call it inside a
+    :func:`whole_array` function: under ``vmap`` the shapes a function is traced with are
+    not the size it runs at."""
+    size = int(np.prod(np.broadcast_shapes(*shapes)))
+    return np.dtype(dtype) == np.float64 and size <= SMALL_SIZE
+
+
+def whole_array(f):
+    """``f``, elementwise in its array arguments, applied once to whole batched arrays
+    under ``vmap`` (``custom_vmap``), so that a choice by size (:func:`use_xla_trig`)
+    sees the arrays it runs on. PyTensor's JAX backend ``jnp.vectorize``-s fused
+    elementwise graphs down to scalars; without this the kernel would take its small-array
+    path at every size. Forward only: call it where no tangent flows through ``f`` (inside
+    a custom JVP). ``f`` returns a tuple of arrays."""
+    g = custom_vmap(f)
+
+    @g.def_vmap
+    def _batched(axis_size, in_batched, *args):
+        # Batched arguments carry the batch axis in front: pad each to the per-example
+        # rank, so that broadcasting lines the unbatched ones up with the trailing axes.
+        rank = max(a.ndim - int(b) for a, b in zip(args, in_batched, strict=True))
+        args = [
+            jnp.reshape(a, (axis_size,) + (1,) * (rank - a.ndim + 1) + a.shape[1:]) if b else a
+            for a, b in zip(args, in_batched, strict=True)
+        ]
+        out = g(*args)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return g
 
 
 def _prep(x) -> tuple[jnp.ndarray, dict, np.dtype]:
@@ -335,13 +360,19 @@ def _principal_batched(axis_size, in_batched, a):
     return _principal_vmap(a), in_batched[0]
 
 
-@jax.custom_jvp
-def _half_angle_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    consts = _CONSTS[np.dtype(x.dtype)]
-    d = _principal_vmap(x) - _principal_vmap(loc)
+def _half_sincos_impl(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     if use_xla_trig(d.dtype, d.shape):
         return jnp.sin(0.5 * d), jnp.cos(0.5 * d)
-    return _sincos(0.5 * _reduce_nowrap(d, consts), consts)
+    c = _CONSTS[np.dtype(d.dtype)]
+    return _sincos(0.5 * _reduce_nowrap(d, c), c)
+
+
+_half_sincos = whole_array(_half_sincos_impl)
+
+
+@jax.custom_jvp
+def _half_angle_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    return _half_sincos(_principal_vmap(x) - _principal_vmap(loc))
 
 
 @_half_angle_diff.defjvp

@@ -58,7 +58,13 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from ._fastmath import half_angle_sincos, half_angle_sincos_dd, split_prod, use_xla_trig
+from ._fastmath import (
+    half_angle_sincos,
+    half_angle_sincos_dd,
+    split_prod,
+    use_xla_trig,
+    whole_array,
+)
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
@@ -75,17 +81,20 @@ def _clip_eta(eta: jnp.ndarray) -> jnp.ndarray:
     return jnp.clip(eta, -big, big)
 
 
-def _terms(y, mu0, eta):
+def _terms_impl(y, mu0, eta):
     """``(u*u/w, u*v/w, 1/w)``: ``sin^2(d/2)``, ``sin(d/2) cos(d/2)``, ``1/(1 + eta^2)``."""
     eta = _clip_eta(eta)
     if use_xla_trig(y.dtype, y.shape, mu0.shape, eta.shape):
-        # A few elements (float64): XLA's own atan/sin/cos, counted as transcendentals
-        # by its cost analysis, keep a call below the 1,000-flop line for inline
-        # execution (vm_ppl._fastmath.SMALL_SIZE). The rounding of y - mu0 is then of
-        # the order of atan's own, so it is not compensated here.
-        h = 0.5 * (y - mu0) - jnp.arctan(eta)
-        s, c = jnp.sin(h), jnp.cos(h)
-        return s * s, s * c, 1.0 / (1.0 + eta * eta)
+        # A few elements (float64): XLA's own sin/cos, counted as transcendentals by its
+        # cost analysis, keep a call below the 1,000-flop line for inline execution
+        # (vm_ppl._fastmath.SMALL_SIZE). The rounding of y - mu0 (half an ulp of an
+        # angle) is not compensated here: at this size every flop counts.
+        a = 0.5 * (y - mu0)
+        s, c = jnp.sin(a), jnp.cos(a)
+        u = s - eta * c
+        v = c + eta * s
+        w = 1.0 + eta * eta
+        return (u * u) / w, (u * v) / w, 1.0 / w
     # Error-free difference y - mu0 = a + a_lo (Knuth's TwoSum, no branch).
     a = y - mu0
     b = a - y
@@ -106,6 +115,9 @@ def _terms(y, mu0, eta):
     # `python -m vm_ppl.bench.tan_half --devices 4`).
     w = 1.0 + eta * eta
     return (u * u) / w, (u * v) / w, 1.0 / w
+
+
+_terms = whole_array(_terms_impl)
 
 
 def _u_v_double_word(a, a_lo, eta):

@@ -24,6 +24,9 @@ sized to ~20 ms per implementation:
     the summed :func:`vm_ppl.tan_half_log_prob` against :func:`vm_ppl.log_prob` of
     ``mu0 + 2 arctan(eta)`` and the naive expression
     ``k cos(y - mu0 - 2 arctan(eta)) - log(2 pi) - log(i0(k))`` (float64).
+``density``
+    the summed :func:`vm_ppl.log_prob` against ``k cos(y - mu) - log(2 pi) - log(i0(k))``
+    (float64, no link).
 
 ``accuracy`` (not timed; needs mpmath)
     max |error| / (|log p| + |log normaliser|) against mpmath (40 digits, at the exact
@@ -39,6 +42,7 @@ naive expression). Prints Markdown tables with the CPU model and versions.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import subprocess
@@ -264,7 +268,23 @@ def _core_fns(x, y) -> dict[str, Callable]:
     return {"tan_half_log_prob": fused, "log_prob(mu0 + 2 atan)": arctan_route, "naive": naive}
 
 
-def table_core(ns, rounds: int, mode: str = "call") -> list[dict]:
+def _density_fns(x, y) -> dict[str, Callable]:
+    """No link: the comparison of issue #15 (``p[1]``, the slope, is unused)."""
+    import jax.numpy as jnp
+    from jax.scipy.special import i0
+
+    from vm_ppl import log_prob
+
+    def ours(p):
+        return log_prob(y, p[0], p[2]).sum()
+
+    def naive(p):
+        return (p[2] * jnp.cos(y - p[0]) - jnp.log(2 * jnp.pi) - jnp.log(i0(p[2]))).sum()
+
+    return {"log_prob": ours, "naive": naive}
+
+
+def table_core(ns, rounds: int, mode: str = "call", build=_core_fns) -> list[dict]:
     import jax
     import jax.numpy as jnp
 
@@ -272,7 +292,7 @@ def table_core(ns, rounds: int, mode: str = "call") -> list[dict]:
     with jax.enable_x64(True):
         for n in ns:
             x, y, _ = _data(n)
-            fs = _core_fns(jnp.asarray(x), jnp.asarray(y))
+            fs = build(jnp.asarray(x), jnp.asarray(y))
             fns = {k: jax.jit(jax.value_and_grad(f)) for k, f in fs.items()}
             p = jnp.asarray([0.9, 0.7, 4.0])
             rows.append({"n": n, **_race(fns, dict.fromkeys(fns, p), rounds, mode)})
@@ -389,6 +409,11 @@ TABLES = {
     "pymc": (table_pymc, "jaxified PyMC logp + gradient (float64)", "pm.VonMises"),
     "numpyro": (table_numpyro, "native NumPyro log_density + gradient", "numpyro VonMises"),
     "core": (table_core, "core kernel, value_and_grad of the sum (float64)", "naive"),
+    "density": (
+        functools.partial(table_core, build=_density_fns),
+        "core log_prob without a link, value_and_grad of the sum (float64)",
+        "naive",
+    ),
 }
 
 
