@@ -1,9 +1,10 @@
-r"""Coefficient tables of the scalar (non-JAX) von Mises kernels, kept in the core.
+r"""Coefficient tables of the von Mises kernels, kept in the core.
 
-The JAX core evaluates :math:`\mathrm{i0e}`, :math:`\mathrm{i1e}` and the normal quantile
-with ``jax.scipy.special``; the scalar kernels of the adapters
-(:mod:`vm_ppl.pymc._kernels`) need the same functions for one double at a time, from
-these tables. Plain tuples of floats: importing this module imports nothing.
+:func:`vm_ppl.bessel._i0e_i1e` evaluates :math:`\mathrm{i0e}` and :math:`\mathrm{i1e}` in
+JAX from the Cephes tables below (one Clenshaw recurrence on the coefficients of the
+argument's branch); the scalar kernels of the adapters (:mod:`vm_ppl.pymc._kernels`) need
+the same functions, and the normal quantile, for one double at a time. Plain tuples of
+floats: importing this module imports nothing.
 
 References
 ----------

@@ -105,11 +105,11 @@ def _i0e_i1e(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     (the tables of :mod:`vm_ppl._tables`), sharing the argument reduction.
 
     Used instead of ``jax.scipy.special.i0e``/``i1e``, which evaluate both series and
-    select: for one shared concentration the normaliser and its derivative counted 570
-    flops, over half of XLA's 1,000-flop line for running a small program inline
-    (:data:`vm_ppl._fastmath.SMALL_SIZE`); now ~330. Per element the speed is level
-    (value and gradient with one concentration per observation, n = 1,000: 68-77 µs
-    against 73-74 µs, float64, on the 2-core Xeon of BENCHMARKS.md, Dec 5).
+    select: for one shared concentration the normaliser and its derivative (``jax.jit(
+    jax.value_and_grad(log_i0e))``, XLA's cost analysis) counted 570 flops, over half of
+    XLA's 1,000-flop line for running a small program inline
+    (:data:`vm_ppl._fastmath.SMALL_SIZE`); now 318. With one concentration per observation
+    the JAX samplers ran 3-11 % faster (BENCHMARKS.md, hierarchical model).
     """
     ax = jnp.abs(x)
     big = ax > 8.0

@@ -109,7 +109,9 @@ def log_prob(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndar
     :math:`\partial_\kappa = (1 - A(\kappa)) - 2\sin^2\frac{x-\mu}{2}` with
     :math:`A = I_1/I_0`. The angle difference is reduced modulo :math:`2\pi` with a
     Cody-Waite split of :math:`2\pi` and the half-angle sine/cosine are fused
-    polynomials, several times faster on CPU than XLA's ``sin``/``cos``.
+    polynomials, several times faster on CPU than XLA's ``sin``/``cos``, except in float64
+    arrays of at most 16 elements, where XLA's ``sin``/``cos`` keep a small program under
+    XLA's line for inline execution (:data:`vm_ppl._fastmath.SMALL_SIZE`).
 
     Examples
     --------

@@ -22,7 +22,9 @@ identity: with :math:`h = (y - \mu_0)/2`, :math:`\phi = \arctan\eta`,
 so that :math:`\sin^2\frac{d}{2} = u^2/w` and
 :math:`\sin\frac{d}{2}\cos\frac{d}{2} = uv/w`. Each observation needs one half-angle
 sine/cosine pair (the core's fused polynomials, :func:`vm_ppl._fastmath.half_angle_sincos`,
-in double words in float32) and two divisions; no ``tan``, no ``arctan``. Written with
+in double words in float32; XLA's ``sin``/``cos`` for float64 arrays of at most 16
+elements, :data:`vm_ppl._fastmath.SMALL_SIZE`) and two divisions; no ``tan``, no
+``arctan``. Written with
 :math:`s, c` instead of :math:`\tan h` (the same identity multiplied through by :math:`c`),
 nothing is infinite at :math:`y - \mu_0 = \pm\pi` and nothing needs clipping at the
 antipode :math:`d = \pm\pi`, where :math:`u^2 = w` exactly up to rounding.

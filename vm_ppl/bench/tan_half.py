@@ -32,8 +32,9 @@ sized to ~20 ms per implementation:
     max |error| / (|log p| + |log normaliser|) against mpmath (40 digits, at the exact
     binary inputs) over 192 points per concentration (within 3 sd of the mode, at the
     mode, at the antipode, three 2 pi windows; the points of ``tests/test_tan_half.py``),
-    for :func:`vm_ppl.tan_half_log_prob` and for :func:`vm_ppl.log_prob` of the rounded
-    ``mu0 + 2 arctan(eta)``, in float32 and float64.
+    for :func:`vm_ppl.tan_half_log_prob` (also called on ``SMALL_SIZE`` points at a time:
+    the float64 small-array path, XLA's sin/cos) and for :func:`vm_ppl.log_prob` of the
+    rounded ``mu0 + 2 arctan(eta)``, in float32 and float64.
 
 Ratios are against the built-in (``pm.VonMises``, ``numpyro.distributions.VonMises``,
 naive expression). Prints Markdown tables with the CPU model and versions.
@@ -328,12 +329,22 @@ def table_accuracy(
     import jax.numpy as jnp
 
     from vm_ppl import log_prob, tan_half_log_prob
+    from vm_ppl._fastmath import SMALL_SIZE
 
+    m = SMALL_SIZE
     rows = []
     with jax.enable_x64(True):
         for dtype in (np.float32, np.float64):
             for k in kappas:
-                err = {"tan_half_log_prob": 0.0, "log_prob(mu0 + 2 atan)": 0.0}
+                small = f"tan_half_log_prob, {SMALL_SIZE} per call"
+                err = dict.fromkeys(
+                    (
+                        "tan_half_log_prob",
+                        small,
+                        "log_prob(mu0 + 2 atan)",
+                    ),
+                    0.0,
+                )
                 for seed in seeds:
                     y, m0, eta = _accuracy_points(k, n, dtype, seed)
                     ref = np.array([_mp_log_prob(*a, k) for a in zip(y, m0, eta, strict=True)])
@@ -341,6 +352,13 @@ def table_accuracy(
                     kk = dtype(k)
                     outs = {
                         "tan_half_log_prob": tan_half_log_prob(y, m0, eta, kk),
+                        # arrays of SMALL_SIZE: XLA's sin/cos in float64
+                        small: np.concatenate(
+                            [
+                                tan_half_log_prob(y[j : j + m], m0[j : j + m], eta[j : j + m], kk)
+                                for j in range(0, n, m)
+                            ]
+                        ),
                         "log_prob(mu0 + 2 atan)": log_prob(y, m0 + 2 * jnp.arctan(eta), kk),
                     }
                     for name, out in outs.items():
