@@ -143,14 +143,15 @@ _CONSTS = {np.dtype(np.float32): _consts(np.float32), np.dtype(np.float64): _con
 
 # Small arrays: XLA's CPU client runs a compiled program on the calling thread when its
 # cost analysis counts fewer than 1,000 flops, and hands it to a thread pool otherwise,
-# 10-30 µs more per call (`cheap_computation_` in XLA's xla/pjrt/cpu/cpu_client.cc). XLA's
-# sin/cos/atan count as transcendentals, not flops, while the polynomials here cost ~25
-# flops per element and reduction: at ten angles a log-density + gradient built on them
-# crossed the line (2,249 flops) where the same expression with sin/cos stays below it.
-# So in float64, where XLA's sin/cos are as accurate, arrays of at most SMALL_SIZE
-# elements use them: per element slower, but such a call costs its dispatch, not its
-# arithmetic (`python -m vm_ppl.bench.tan_half --n 10`). Float32 keeps the polynomials
-# and double words everywhere (its accuracy rests on them).
+# 10-20 µs more per call here (`cheap_computation_` in XLA's xla/pjrt/cpu/cpu_client.cc).
+# XLA's sin/cos count as transcendentals, not flops, while the polynomials here cost ~100
+# flops per element for a log-density + gradient: with them the jaxified PyMC tan-half
+# regression at ten observations counted 2,249 flops (28.8 µs per call against 10.1 µs
+# for pm.VonMises), with sin/cos 791 (9.9 µs). So in float64, where XLA's sin/cos are as
+# accurate, arrays of at most SMALL_SIZE elements use them: per element slower, but such a
+# call costs its dispatch, not its arithmetic (`python -m vm_ppl.bench.tan_half --n 10`,
+# BENCHMARKS.md). Float32 keeps the polynomials and double words everywhere (its accuracy
+# rests on them).
 SMALL_SIZE = 16
 
 
