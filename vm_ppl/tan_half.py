@@ -86,17 +86,6 @@ def _clip_eta(eta: jnp.ndarray) -> jnp.ndarray:
 def _terms_impl(y, mu0, eta):
     """``(u*u/w, u*v/w, 1/w)``: ``sin^2(d/2)``, ``sin(d/2) cos(d/2)``, ``1/(1 + eta^2)``."""
     eta = _clip_eta(eta)
-    if use_xla_trig(y.dtype, y.shape, mu0.shape, eta.shape):
-        # A few elements (float64): XLA's own sin/cos, counted as transcendentals by its
-        # cost analysis, keep a call below the 1,000-flop line for inline execution
-        # (vm_ppl._fastmath.SMALL_SIZE). The rounding of y - mu0 (half an ulp of an
-        # angle) is not compensated here: at this size every flop counts.
-        a = 0.5 * (y - mu0)
-        s, c = jnp.sin(a), jnp.cos(a)
-        u = s - eta * c
-        v = c + eta * s
-        w = 1.0 + eta * eta
-        return (u * u) / w, (u * v) / w, 1.0 / w
     # Error-free difference y - mu0 = a + a_lo (Knuth's TwoSum, no branch).
     a = y - mu0
     b = a - y
@@ -104,11 +93,17 @@ def _terms_impl(y, mu0, eta):
     if a.dtype == jnp.float32:
         u, v = _u_v_double_word(a, a_lo, eta)
     else:
-        s, c = half_angle_sincos(a)
+        # A few elements: XLA's own sin/cos, counted as transcendentals by its cost
+        # analysis, keep a call below the 1,000-flop line for inline execution
+        # (vm_ppl._fastmath.SMALL_SIZE); at that size every flop counts, so the rounding
+        # of y - mu0 (half an ulp of an angle) is not compensated there.
+        small = use_xla_trig(a.dtype, a.shape, eta.shape)
+        s, c = (jnp.sin(0.5 * a), jnp.cos(0.5 * a)) if small else half_angle_sincos(a)
         u = s - eta * c
         v = c + eta * s
-        # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
-        u = u + (0.5 * a_lo) * v
+        if not small:
+            # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
+            u = u + (0.5 * a_lo) * v
     # Divided by w = 1 + eta^2, not multiplied by 1 / w: XLA copies chains of cheap
     # operations (the sine/cosine polynomial is one) into every consumer but computes an
     # expensive one (a division) once, so logp + gradient evaluate the terms above twice
