@@ -97,6 +97,13 @@ def _in_loop(fn: Callable, calls: int) -> Callable:
     return jax.jit(run)
 
 
+def xla_flops(fn: Callable, arg) -> float:
+    """The flop count of XLA's cost analysis for the jitted ``fn`` at ``arg``: the number
+    XLA's CPU client compares with 1,000 to run a program inline (:func:`_race`)."""
+    cost = fn.lower(arg).compile().cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
 def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call") -> dict:
     """Interleaved timing: per round, each function for a batch of calls (~20 ms).
 
@@ -116,8 +123,7 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
     for name, fn in fns.items():
         jax.block_until_ready(fn(args[name]))  # compile
         if mode == "call":  # (lower().compile() compiles once more)
-            cost = fn.lower(args[name]).compile().cost_analysis()
-            flops[name] = (cost[0] if isinstance(cost, list) else cost).get("flops")
+            flops[name] = xla_flops(fn, args[name])
         t = min(_time_round(fn, args[name], 1) for _ in range(3))
         calls[name] = int(max(1, min(2000, 0.02 / max(t, 1e-7))))
     if mode == "loop":
