@@ -116,8 +116,8 @@ def _i0e_i1e(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     t = jnp.where(big, 32.0 / jnp.where(big, ax, 1.0) - 2.0, 0.5 * ax - 2.0)
     scale = jnp.where(big, jnp.sqrt(ax), 1.0)
     i0 = _chbevl_two(t, big, I0E_A, I0E_B) / scale
-    i1 = (_chbevl_two(t, big, I1E_A, I1E_B) * jnp.where(big, 1.0, ax)) / scale
-    return i0, jnp.copysign(i1, x)  # i1e is odd
+    i1 = (_chbevl_two(t, big, I1E_A, I1E_B) * jnp.where(big, 1.0, x)) / scale
+    return i0, jnp.where(big & (x < 0), -i1, i1)
 
 
 def _asymptotic_setup(dtype) -> tuple[float, tuple[float, ...]]:
