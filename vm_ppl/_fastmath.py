@@ -31,6 +31,7 @@ __all__ = [
     "half_angle_sincos_of_difference",
     "reduce_angle",
     "sincos",
+    "squared_sine_terms",
     "tan_pi",
 ]
 
@@ -145,12 +146,13 @@ _CONSTS = {np.dtype(np.float32): _consts(np.float32), np.dtype(np.float64): _con
 # cost analysis counts fewer than 1,000 flops, and hands it to a thread pool otherwise,
 # 10-20 µs more per call here (`cheap_computation_` in XLA's xla/pjrt/cpu/cpu_client.cc).
 # XLA's sin/cos count as transcendentals, not flops, while the polynomials here cost ~100
-# flops per element for a log-density + gradient: with them the jaxified PyMC tan-half
-# regression at ten observations counted 2,249 flops (28.8 µs per call against 10.1 µs
-# for pm.VonMises), with sin/cos 791 (9.9 µs). So in float64, where XLA's sin/cos are as
-# accurate, arrays of at most SMALL_SIZE elements use them: per element slower, but such a
-# call costs its dispatch, not its arithmetic (`python -m vm_ppl.bench.tan_half --n 10`,
-# BENCHMARKS.md). Float32 keeps the polynomials and double words everywhere (its accuracy
+# flops per element for a log-density + gradient: with them NumPyro's tan-half regression
+# at ten observations counts 2,044 flops (float32) and takes 3.5x the built-in's time per
+# call; in float64, with sin/cos, 774 flops and 1.02x, and the jaxified PyMC model 801
+# flops and 0.96x pm.VonMises (`python -m vm_ppl.bench.tan_half --n 10`, BENCHMARKS.md).
+# So in float64, where XLA's sin/cos are as accurate, arrays of at most SMALL_SIZE
+# elements use them: per element slower, but such a call costs its dispatch, not its
+# arithmetic. Float32 keeps the polynomials and double words everywhere (its accuracy
 # rests on them).
 SMALL_SIZE = 16
 
@@ -403,6 +405,30 @@ def half_angle_sincos_of_difference(
     x, _, _ = _prep(x)
     loc = jnp.asarray(loc, x.dtype)
     return _half_angle_diff(x, loc)
+
+
+def squared_sine_terms(u: jnp.ndarray, v: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    r"""``(sin^2 a, sin a cos a)`` of the angle ``a`` with ``tan a = u / v``.
+
+    With :math:`t = u/v`: :math:`\sin^2 a = t^2/(1 + t^2)` and
+    :math:`\sin a\cos a = t/(1 + t^2)`, for either sign of ``v``; both keep the relative
+    accuracy of ``u`` and ``v`` (near ``a = 0`` that of ``u``). ``|t|`` is clipped (1e150
+    in float64, 1e18 in float32) so that ``t*t`` stays finite where ``v`` rounds to 0:
+    there the terms are 1 and ~0.
+
+    The kernels' hot paths (:func:`vm_ppl.log_prob`, :func:`vm_ppl.tan_half_log_prob`)
+    feed everything through this one division, and that is the point: XLA copies a chain
+    of cheap operations (a sine/cosine polynomial is one) into every fused loop that
+    consumes it, but computes an expensive one (a division) once. Through ``u / v`` the
+    polynomial runs once per element for the value and every gradient; through ``u*u/w``
+    and ``u*v/w`` it ran twice (tan-half), through ``s*s`` and ``s*c`` three times
+    (``log_prob``): XLA's flop counts of logp + gradient at n = 1,000 in
+    ``python -m vm_ppl.bench.tan_half``.
+    """
+    big = 1e150 if u.dtype == jnp.float64 else 1e18
+    t = jnp.clip(u / v, -big, big)
+    q = 1.0 / (1.0 + t * t)
+    return (t * t) * q, t * q
 
 
 def tan_pi(s: jnp.ndarray) -> jnp.ndarray:

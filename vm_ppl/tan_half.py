@@ -19,15 +19,16 @@ identity: with :math:`h = (y - \mu_0)/2`, :math:`\phi = \arctan\eta`,
     = \frac{u}{v}, \quad u = s - \eta c, \quad v = c + \eta s,
     \quad u^2 + v^2 = 1 + \eta^2 =: w,
 
-so that :math:`\sin^2\frac{d}{2} = u^2/w` and
-:math:`\sin\frac{d}{2}\cos\frac{d}{2} = uv/w`. Each observation needs one half-angle
-sine/cosine pair (the core's fused polynomials, :func:`vm_ppl._fastmath.half_angle_sincos`,
-in double words in float32; XLA's ``sin``/``cos`` for float64 arrays of at most 16
-elements, :data:`vm_ppl._fastmath.SMALL_SIZE`) and two divisions; no ``tan``, no
-``arctan``. Written with
-:math:`s, c` instead of :math:`\tan h` (the same identity multiplied through by :math:`c`),
-nothing is infinite at :math:`y - \mu_0 = \pm\pi` and nothing needs clipping at the
-antipode :math:`d = \pm\pi`, where :math:`u^2 = w` exactly up to rounding.
+so that with :math:`t = \tan\frac{d}{2} = u/v`, :math:`\sin^2\frac{d}{2} = t^2/(1 + t^2)`
+and :math:`\sin\frac{d}{2}\cos\frac{d}{2} = t/(1 + t^2)`. Each observation needs one
+half-angle sine/cosine pair (the core's fused polynomials,
+:func:`vm_ppl._fastmath.half_angle_sincos`, in double words in float32; XLA's
+``sin``/``cos`` for float64 arrays of at most 16 elements,
+:data:`vm_ppl._fastmath.SMALL_SIZE`) and three divisions; no ``tan``, no ``arctan``.
+Written with :math:`s, c` instead of :math:`\tan h` (the same identity multiplied through
+by :math:`c`), nothing is infinite at :math:`y - \mu_0 = \pm\pi`; at the antipode
+:math:`d = \pm\pi`, where :math:`v` may round to 0, :math:`t` is clipped so that
+:math:`t^2` stays finite.
 
 Accuracy: near the mode :math:`u = s - \eta c` is a small difference of O(1) terms. In
 float64 one rounding of each costs a few ulp of :math:`\sin\phi` in
@@ -64,6 +65,7 @@ from ._fastmath import (
     half_angle_sincos,
     half_angle_sincos_dd,
     split_prod,
+    squared_sine_terms,
     use_xla_trig,
     whole_array,
 )
@@ -84,7 +86,7 @@ def _clip_eta(eta: jnp.ndarray) -> jnp.ndarray:
 
 
 def _terms_impl(y, mu0, eta):
-    """``(u*u/w, u*v/w, 1/w)``: ``sin^2(d/2)``, ``sin(d/2) cos(d/2)``, ``1/(1 + eta^2)``."""
+    """``sin^2(d/2)``, ``sin(d/2) cos(d/2)`` (from ``tan(d/2) = u/v``) and ``1/(1 + eta^2)``."""
     eta = _clip_eta(eta)
     # Error-free difference y - mu0 = a + a_lo (Knuth's TwoSum, no branch).
     a = y - mu0
@@ -104,14 +106,9 @@ def _terms_impl(y, mu0, eta):
         if not small:
             # sin(h + h_lo - phi) sqrt(w) = u + h_lo v to first order (h_lo = a_lo / 2).
             u = u + (0.5 * a_lo) * v
-    # Divided by w = 1 + eta^2, not multiplied by 1 / w: XLA copies chains of cheap
-    # operations (the sine/cosine polynomial is one) into every consumer but computes an
-    # expensive one (a division) once, so logp + gradient evaluate the terms above twice
-    # instead of four times. XLA still splits those loops into parallel tasks at
-    # n >= ~1,000, which many host devices on few cores slow down (BENCHMARKS.md,
-    # `python -m vm_ppl.bench.tan_half --devices 4`).
-    w = 1.0 + eta * eta
-    return (u * u) / w, (u * v) / w, 1.0 / w
+    # One division feeds the value and every gradient (see squared_sine_terms).
+    s2, sc = squared_sine_terms(u, v)
+    return s2, sc, 1.0 / (1.0 + eta * eta)
 
 
 _terms = whole_array(_terms_impl)
@@ -132,7 +129,9 @@ def _u_v_double_word(a, a_lo, eta):
     s_hi, s_lo, c_hi, c_lo = half_angle_sincos_dd(a, a_lo)
     p, p_lo = split_prod(eta, c_hi)
     u = ((s_hi - p) - p_lo) + (s_lo - eta * c_lo)
-    v = c_hi + eta * s_hi
+    # The high words alone are off by up to ~2e-2 (c_hi is 1 - z/2; the polynomial tails
+    # are in the low words): v needs the full sine and cosine.
+    v = (c_hi + c_lo) + eta * (s_hi + s_lo)
     return u, v
 
 
@@ -187,7 +186,7 @@ def tan_half_log_prob(
     rounding; in float32 within 1e-6 of the log-density's scale up to a concentration of
     1e6, 7-200x more accurate than that route from 10 to 1e6:
     ``python -m vm_ppl.bench.tan_half --tables accuracy``), at the cost of one half-angle
-    sine/cosine (in double words in float32) and one division per element (module
+    sine/cosine (in double words in float32) and three divisions per element (module
     docstring).
 
     Parameters
