@@ -147,9 +147,9 @@ _CONSTS = {np.dtype(np.float32): _consts(np.float32), np.dtype(np.float64): _con
 # 10-20 µs more per call here (`cheap_computation_` in XLA's xla/pjrt/cpu/cpu_client.cc).
 # XLA's sin/cos count as transcendentals, not flops, while the polynomials here cost ~100
 # flops per element for a log-density + gradient: with them NumPyro's tan-half regression
-# at ten observations counts 2,044 flops (float32) and takes 3.5x the built-in's time per
-# call; in float64, with sin/cos, 774 flops and 1.02x, and the jaxified PyMC model 801
-# flops and 0.96x pm.VonMises (`python -m vm_ppl.bench.tan_half --n 10`, BENCHMARKS.md).
+# at ten observations counts 2,044 flops (float32) and takes 2.0x the built-in's time per
+# call; in float64, with sin/cos, 774 flops and 0.97x, and the jaxified PyMC model 801
+# flops and 0.98x pm.VonMises (`python -m vm_ppl.bench.tan_half --n 10`, BENCHMARKS.md).
 # So in float64, where XLA's sin/cos are as accurate, arrays of at most SMALL_SIZE
 # elements use them: per element slower, but such a call costs its dispatch, not its
 # arithmetic. Float32 keeps the polynomials and double words everywhere (its accuracy
@@ -421,9 +421,10 @@ def squared_sine_terms(u: jnp.ndarray, v: jnp.ndarray) -> tuple[jnp.ndarray, jnp
     of cheap operations (a sine/cosine polynomial is one) into every fused loop that
     consumes it, but computes an expensive one (a division) once. Through ``u / v`` the
     polynomial runs once per element for the value and every gradient; through ``u*u/w``
-    and ``u*v/w`` it ran twice (tan-half), through ``s*s`` and ``s*c`` three times
-    (``log_prob``): XLA's flop counts of logp + gradient at n = 1,000 in
-    ``python -m vm_ppl.bench.tan_half``.
+    and ``u*v/w`` the compiled tan-half logp + gradient held two copies of the polynomial
+    loop. XLA's flop counts of logp + gradient at n = 1,000 went from 163,446 to 103,444
+    (tan-half) and from 193,418 to 96,418 (``log_prob``, through ``s*s`` and ``s*c``
+    before): ``python -m vm_ppl.bench.tan_half``, BENCHMARKS.md.
     """
     big = 1e150 if u.dtype == jnp.float64 else 1e18
     t = jnp.clip(u / v, -big, big)
