@@ -108,8 +108,7 @@ def _i0e_i1e(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     select: for one shared concentration the normaliser and its derivative (``jax.jit(
     jax.value_and_grad(log_i0e))``, XLA's cost analysis) counted 570 flops, over half of
     XLA's 1,000-flop line for running a small program inline
-    (:data:`vm_ppl._fastmath.SMALL_SIZE`); now 318. With one concentration per observation
-    the JAX samplers ran 3-11 % faster (BENCHMARKS.md, hierarchical model).
+    (:data:`vm_ppl._fastmath.SMALL_SIZE`); now 318 (2026-12-05, jax 0.10.2).
     """
     ax = jnp.abs(x)
     big = ax > 8.0

@@ -338,19 +338,12 @@ def table_accuracy(
     from vm_ppl._fastmath import SMALL_SIZE
 
     m = SMALL_SIZE
+    small = f"tan_half_log_prob, {m} per call"
     rows = []
     with jax.enable_x64(True):
         for dtype in (np.float32, np.float64):
             for k in kappas:
-                small = f"tan_half_log_prob, {SMALL_SIZE} per call"
-                err = dict.fromkeys(
-                    (
-                        "tan_half_log_prob",
-                        small,
-                        "log_prob(mu0 + 2 atan)",
-                    ),
-                    0.0,
-                )
+                err = dict.fromkeys(("tan_half_log_prob", small, "log_prob(mu0 + 2 atan)"), 0.0)
                 for seed in seeds:
                     y, m0, eta = _accuracy_points(k, n, dtype, seed)
                     ref = np.array([_mp_log_prob(*a, k) for a in zip(y, m0, eta, strict=True)])
