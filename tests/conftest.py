@@ -1,7 +1,28 @@
-"""Shared fixtures: float64 tests run inside ``jax.enable_x64(True)``."""
+"""Shared fixtures: float64 tests run inside ``jax.enable_x64(True)``; one XLA cache per run."""
 
-import jax
-import pytest
+import os
+import shutil
+import tempfile
+
+# One persistent XLA compilation cache for the whole run, shared by the xdist workers and
+# every subprocess a test starts (notebook kernels, README blocks, bench scripts): they
+# compile many of the same small programs, and a fresh directory per run keeps runs
+# independent. Set before JAX is imported, here and (through the environment) in children.
+_CACHE_OWNER = "VM_PPL_TEST_JAX_CACHE_OWNER"
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="vm_ppl_xla_cache_")
+    os.environ[_CACHE_OWNER] = str(os.getpid())
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    """The process that made the cache directory removes it."""
+    if os.environ.get(_CACHE_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(params=["float32", "float64"])
