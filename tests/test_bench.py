@@ -76,6 +76,11 @@ def test_ess_record_schema(ess_run):
         assert r["wall_s"] == pytest.approx(np.median([run["wall_s"] for run in r["runs"]]))
         assert isinstance(r["divergences"], int)
         assert np.isfinite(r["r_hat_max"])
+        # leapfrog steps per draw after warm-up: nutpie's n_steps, at least one
+        assert r["steps_per_draw"] >= 1
+        assert r["steps_per_draw"] == pytest.approx(
+            np.median([run["steps_per_draw"] for run in r["runs"]])
+        )
         # compile time is measured by its own step, so it is never negative
         assert r["compile_s"] > 0
         assert r["cpu_util"] == pytest.approx(

@@ -45,8 +45,9 @@ def ess_markdown(records: Sequence[dict], header: str = "") -> str:
     lines += [
         "| sampler | implementation | n_obs | compile s | wall s (min-max) | CPU s "
         "| CPU utilisation | min ESS, circular mu0 (min-max) | mean ESS "
-        "| ESS/s (min-max) | divergences | max R-hat, circular mu0 | error |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ESS/s (min-max) | leapfrog steps per draw | divergences "
+        "| max R-hat, circular mu0 | error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(records, key=_sort_key):
         wall, cpu = r.get("wall_s"), r.get("cpu_s")
@@ -62,6 +63,7 @@ def ess_markdown(records: Sequence[dict], header: str = "") -> str:
             f"| {_fmt(r.get('min_ess'), '.0f')}{_range(r.get('min_ess_range'), '.0f')} "
             f"| {_fmt(r.get('mean_ess'), '.0f')} "
             f"| {_fmt(r.get('ess_per_s'), '.1f')}{_range(r.get('ess_per_s_range'), '.1f')} "
+            f"| {_fmt(r.get('steps_per_draw'), '.2f')} "
             f"| {_fmt(r.get('divergences'), 'd')} "
             f"| {_fmt(r.get('r_hat_max'), '.3f')} | {err} |"
         )

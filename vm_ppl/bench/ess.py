@@ -40,7 +40,11 @@ wall_s`` is the CPU utilisation (cores busy on average), not a parallel efficien
 ESS and R-hat of the angle ``mu0`` are computed on the circle
 (:func:`vm_ppl.diagnostics.ess` / :func:`vm_ppl.diagnostics.rhat`, :data:`CIRCULAR`);
 ``min_ess`` is the minimum of bulk and tail ESS over all parameters, ``mean_ess`` the mean
-over parameters of min(bulk, tail). A sampler that raises becomes a record with an
+over parameters of min(bulk, tail). ``steps_per_draw`` (median over the timed runs) is
+the mean number of leapfrog steps, i.e. gradient evaluations, per draw after warm-up:
+with the same posterior, ESS/s differs between implementations through the time per
+gradient and, by chance of adaptation, through the steps per draw, which this separates.
+A sampler that raises becomes a record with an
 ``error`` key; the run goes on. 4 chains, chains started at the true values (no jitter)
 so that the mirrored tan-half mode is not visited.
 
@@ -104,6 +108,7 @@ RECORD_KEYS = (
     "min_ess",
     "mean_ess",
     "ess_per_s",
+    "steps_per_draw",
     "divergences",
     "r_hat_max",
     "wall_s_range",
@@ -111,7 +116,16 @@ RECORD_KEYS = (
     "min_ess_range",
 )
 #: Keys summarised by their median (and min-max range where listed in RECORD_KEYS).
-_MEDIAN_KEYS = ("wall_s", "cpu_s", "cpu_util", "min_ess", "mean_ess", "ess_per_s", "beta_mean")
+_MEDIAN_KEYS = (
+    "wall_s",
+    "cpu_s",
+    "cpu_util",
+    "min_ess",
+    "mean_ess",
+    "ess_per_s",
+    "steps_per_draw",
+    "beta_mean",
+)
 
 
 @dataclass(frozen=True)
@@ -446,7 +460,7 @@ def _numpyro_native(problem: Problem, settings: Settings) -> Runner:
     data = tuple(np.asarray(a) if hier else jnp.asarray(a) for a in data)
 
     def run(seed: int):
-        mcmc.run(jax.random.key(seed), *data, extra_fields=("diverging",))
+        mcmc.run(jax.random.key(seed), *data, extra_fields=("diverging", "num_steps"))
         jax.block_until_ready(mcmc.get_samples())
         return az.from_numpyro(mcmc)
 
@@ -561,7 +575,9 @@ def diagnostics(idata) -> dict:
     Returns
     -------
     dict
-        ``min_ess``, ``mean_ess``, ``divergences``, ``r_hat_max``.
+        ``min_ess``, ``mean_ess``, ``divergences``, ``r_hat_max`` and ``steps_per_draw``,
+        the mean number of leapfrog steps (gradient evaluations) per draw after warm-up
+        (the ``n_steps`` statistic; ``None`` where the sampler does not report it).
     """
     from vm_ppl import diagnostics as vd
 
@@ -573,11 +589,13 @@ def diagnostics(idata) -> dict:
     rhat = vd.rhat(idata, var_names=names, circ_var_names=circ)
     stats = getattr(idata, "sample_stats", None)
     div = stats["diverging"] if stats is not None and "diverging" in stats else 0
+    steps = stats["n_steps"] if stats is not None and "n_steps" in stats else None
     return {
         "min_ess": float(per_param.min()),
         "mean_ess": float(per_param.mean()),
         "divergences": int(np.sum(div)),
         "r_hat_max": float(max(np.max(rhat[v]) for v in names)),
+        "steps_per_draw": None if steps is None else float(np.mean(steps)),
     }
 
 
@@ -672,6 +690,8 @@ def measure_group(
             continue
         for key in _MEDIAN_KEYS:
             values = [run[key] for run in runs]
+            if None in values:  # not reported by this sampler
+                continue
             rec[key] = float(np.median(values))
             if f"{key}_range" in RECORD_KEYS:
                 rec[f"{key}_range"] = [float(min(values)), float(max(values))]
