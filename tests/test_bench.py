@@ -313,3 +313,14 @@ def test_tan_half_density_table_runs():
     assert reference == "naive"
     assert row["n"] == 10 and set(row) == {"n", "log_prob", "naive"}
     assert row["log_prob"]["xla_flops"] < 1000 and row["log_prob"]["median_us"] > 0
+
+
+def test_tan_half_trace_table_runs():
+    # `python -m vm_ppl.bench.tan_half --tables trace` at one tiny size and two rounds: a
+    # row with both PyMC models' trace times, printable as the other tables.
+    from vm_ppl.bench import tan_half
+
+    (row,) = tan_half.table_trace([10], 2)
+    assert set(row) == {"n", "vm_ppl", "pm.VonMises"}
+    assert all(row[k]["median_us"] > 0 for k in ("vm_ppl", "pm.VonMises"))
+    assert "pm.VonMises µs" in tan_half.markdown("trace", [row], "pm.VonMises")

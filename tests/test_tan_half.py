@@ -224,3 +224,36 @@ def test_size_choice_sees_through_vmap(x64):
         rtol=1e-13,
         atol=1e-13,
     )
+
+
+@pytest.mark.parametrize("kernel", ["tan_half", "log_prob"])
+def test_a_fresh_trace_reuses_the_series_traces(kernel, x64, monkeypatch):
+    # PyMC's JAX samplers trace the model's log-density anew on every pm.sample call
+    # (BlackJAX several times per call): the Bessel series and the sine/cosine polynomials
+    # are jitted, so a fresh trace of the kernel + gradient reuses their traces instead of
+    # re-expanding hundreds of array operations (`python -m vm_ppl.bench.tan_half --tables
+    # trace`, BENCHMARKS.md). Counted here through the helpers those jitted bodies call.
+    import vm_ppl._fastmath as fm
+    import vm_ppl.bessel as bessel
+
+    calls = []
+
+    def counted(module, name):
+        f = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a: calls.append(name) or f(*a))
+
+    counted(bessel, "_chbevl_two")
+    counted(fm, "_sincos")
+    y = jnp.linspace(-3.0, 3.0, 100)  # float64 above SMALL_SIZE: the polynomial path
+
+    def trace():
+        if kernel == "tan_half":
+            f = lambda p: tan_half_log_prob(y, p[0], 0.3 * y * p[1], p[1]).sum()  # noqa: E731
+        else:
+            f = lambda p: log_prob(y, p[0], p[1]).sum()  # noqa: E731
+        jax.make_jaxpr(jax.value_and_grad(f))(jnp.array([0.1, 2.0]))
+
+    trace()
+    first = len(calls)
+    trace()
+    assert len(calls) == first, calls[first:]

@@ -295,6 +295,7 @@ def sincos(h: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     return s.astype(out), co.astype(out)
 
 
+@jax.jit  # traced once per shape and dtype (see vm_ppl.bessel._i0e_i1e); XLA inlines it
 def half_angle_sincos(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """``(sin(r/2), cos(r/2))`` with ``r = d - 2 pi round(d / 2pi)``, for any real ``d``.
 
@@ -366,8 +367,7 @@ def _principal_batched(axis_size, in_batched, a):
 def _half_sincos_impl(d: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     if use_xla_trig(d.dtype, d.shape):
         return jnp.sin(0.5 * d), jnp.cos(0.5 * d)
-    c = _CONSTS[np.dtype(d.dtype)]
-    return _sincos(0.5 * _reduce_nowrap(d, c), c)
+    return half_angle_sincos(d)
 
 
 _half_sincos = whole_array(_half_sincos_impl)

@@ -25,6 +25,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from fractions import Fraction
 from typing import NamedTuple
@@ -100,6 +101,11 @@ def _chbevl_two(t: jnp.ndarray, big: jnp.ndarray, a: tuple, b: tuple) -> jnp.nda
     return 0.5 * (b0 - b2)
 
 
+# Jitted so that tracing caches it per shape and dtype: its two 30-term Clenshaw
+# recurrences are ~200 array operations, and every fresh trace of a model (PyMC's JAX
+# samplers trace the log-density several times per ``pm.sample`` call) re-expanded them.
+# XLA inlines the call: the compiled program is the same.
+@jax.jit
 def _i0e_i1e(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """``(i0e(x), i1e(x))``, Cephes' Chebyshev series [4]_ on ``[0, 8]`` and ``(8, inf)``
     (the tables of :mod:`vm_ppl._tables`), sharing the argument reduction.
@@ -130,6 +136,7 @@ def _asymptotic_setup(dtype) -> tuple[float, tuple[float, ...]]:
     return 10.0, _EPS_ASYMPTOTIC[:17]
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))  # traced once per shape (_i0e_i1e)
 def _poly_inv(x: jnp.ndarray, coeffs: tuple[float, ...], power_offset: int) -> jnp.ndarray:
     """sum_m coeffs[m-1] * x^-(m + power_offset) by Horner's rule in t = 1/x."""
     t = 1.0 / x

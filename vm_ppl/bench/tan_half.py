@@ -36,6 +36,11 @@ sized to ~20 ms per implementation:
     the float64 small-array path, XLA's sin/cos) and for :func:`vm_ppl.log_prob` of the
     rounded ``mu0 + 2 arctan(eta)``, in float32 and float64.
 
+``trace`` (not in the default set; timed per trace, not per call)
+    the time of one fresh ``jax.make_jaxpr`` of the ``pymc`` table's ``value_and_grad``
+    (:func:`table_trace`): paid per trace on every ``pm.sample`` call of PyMC's JAX
+    samplers, before compilation.
+
 Ratios are against the built-in (``pm.VonMises``, ``numpyro.distributions.VonMises``,
 naive expression). Prints Markdown tables with the CPU model and versions.
 """
@@ -172,6 +177,56 @@ def _jaxified(model, exclude: tuple[str, ...] = ()):
     point = model.initial_point()
     start = [np.asarray(point[v.name]) for v in model.value_vars]
     return jax.jit(jax.value_and_grad(logp)), start
+
+
+def table_trace(ns, rounds: int, mode: str = "call") -> list[dict]:
+    """Time of one fresh trace (``jax.make_jaxpr``) of the jaxified PyMC logp + gradient.
+
+    What every ``pm.sample(nuts_sampler="numpyro" | "blackjax")`` call pays per trace of
+    the model before XLA's compilation (BlackJAX traces it several times per call; a
+    persistent compilation cache does not save it). Each round jaxifies both models anew
+    (the PyTensor graph is rewritten and converted again, untimed) and times the trace of
+    ``value_and_grad``; rounds interleave the two. ``mode`` is ignored.
+    """
+    import jax
+    from pymc.sampling.jax import get_jaxified_logp
+
+    import vm_ppl.pymc as vmp
+
+    rows = []
+    for n in ns:
+        x, y_ours, y_builtin = _data(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            models = {
+                "vm_ppl": vmp.circular_regression_model(x, y_ours),
+                "pm.VonMises": _builtin_pymc_model(x, y_builtin),
+            }
+        starts = {
+            k: [jax.numpy.asarray(m.initial_point()[v.name]) for v in m.value_vars]
+            for k, m in models.items()
+        }
+        times: dict[str, list[float]] = {k: [] for k in models}
+        for _ in range(rounds + 1):  # the first round traces the helpers once: dropped
+            for name, model in models.items():
+                logp = get_jaxified_logp(model)
+                t0 = time.perf_counter()
+                jax.make_jaxpr(jax.value_and_grad(logp))(starts[name])
+                times[name].append(time.perf_counter() - t0)
+        rows.append(
+            {
+                "n": n,
+                **{
+                    k: {
+                        "median_us": 1e6 * float(np.median(t[1:])),
+                        "p25_us": 1e6 * float(np.percentile(t[1:], 25)),
+                        "p75_us": 1e6 * float(np.percentile(t[1:], 75)),
+                    }
+                    for k, t in times.items()
+                },
+            }
+        )
+    return rows
 
 
 def _builtin_pymc_model(x, y):
@@ -438,7 +493,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10, 1000, 10000, 100000])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--tables", nargs="+", choices=(*TABLES, "accuracy"), default=list(TABLES))
+    parser.add_argument(
+        "--tables", nargs="+", choices=(*TABLES, "accuracy", "trace"), default=list(TABLES)
+    )
     parser.add_argument(
         "--mode",
         nargs="+",
@@ -469,6 +526,11 @@ def main(argv: list[str] | None = None) -> dict:
         if name == "accuracy":
             result[name] = table_accuracy()
             print(accuracy_markdown(result[name]) + "\n", flush=True)
+            continue
+        if name == "trace":
+            result[name] = table_trace(args.n, args.rounds)
+            title = "fresh trace of the jaxified PyMC logp + gradient (jax.make_jaxpr)"
+            print(markdown(title, result[name], "pm.VonMises") + "\n", flush=True)
             continue
         fn, title, ref = TABLES[name]
         for mode in args.mode:
