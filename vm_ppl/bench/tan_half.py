@@ -144,13 +144,19 @@ def _race(fns: dict[str, Callable], args: dict, rounds: int, mode: str = "call")
                 times[name].append(_time_round(fn, args[name], calls[name]))
     return {
         name: {
-            "median_us": 1e6 * float(np.median(t)),
-            "p25_us": 1e6 * float(np.percentile(t, 25)),
-            "p75_us": 1e6 * float(np.percentile(t, 75)),
+            **_quartiles_us(t),
             "calls_per_round": calls[name],
             **({"xla_flops": flops[name]} if mode == "call" else {}),
         }
         for name, t in times.items()
+    }
+
+
+def _quartiles_us(seconds: list[float]) -> dict:
+    """Median and 25/75 % quantiles of times in seconds, in µs (the tables' cells)."""
+    return {
+        f"{key}_us": 1e6 * float(np.percentile(seconds, q))
+        for key, q in (("median", 50), ("p25", 25), ("p75", 75))
     }
 
 
@@ -179,14 +185,14 @@ def _jaxified(model, exclude: tuple[str, ...] = ()):
     return jax.jit(jax.value_and_grad(logp)), start
 
 
-def table_trace(ns, rounds: int, mode: str = "call") -> list[dict]:
+def table_trace(ns, rounds: int) -> list[dict]:
     """Time of one fresh trace (``jax.make_jaxpr``) of the jaxified PyMC logp + gradient.
 
     What every ``pm.sample(nuts_sampler="numpyro" | "blackjax")`` call pays per trace of
     the model before XLA's compilation (BlackJAX traces it several times per call; a
     persistent compilation cache does not save it). Each round jaxifies both models anew
     (the PyTensor graph is rewritten and converted again, untimed) and times the trace of
-    ``value_and_grad``; rounds interleave the two. ``mode`` is ignored.
+    ``value_and_grad``; rounds interleave the two.
     """
     import jax
     from pymc.sampling.jax import get_jaxified_logp
@@ -213,19 +219,7 @@ def table_trace(ns, rounds: int, mode: str = "call") -> list[dict]:
                 t0 = time.perf_counter()
                 jax.make_jaxpr(jax.value_and_grad(logp))(starts[name])
                 times[name].append(time.perf_counter() - t0)
-        rows.append(
-            {
-                "n": n,
-                **{
-                    k: {
-                        "median_us": 1e6 * float(np.median(t[1:])),
-                        "p25_us": 1e6 * float(np.percentile(t[1:], 25)),
-                        "p75_us": 1e6 * float(np.percentile(t[1:], 75)),
-                    }
-                    for k, t in times.items()
-                },
-            }
-        )
+        rows.append({"n": n, **{k: _quartiles_us(t[1:]) for k, t in times.items()}})
     return rows
 
 
