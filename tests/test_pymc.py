@@ -683,6 +683,87 @@ def test_tan_half_fusion_on_jax(vmp, link):
     np.testing.assert_allclose(np.concatenate([np.ravel(g) for g in grad]), dlogp, rtol=1e-9)
 
 
+@pytest.mark.parametrize("link", ["tan_half", "identity"])
+def test_pytensor_gradient_on_jax_runs_the_core_terms(vmp, link):
+    # PyTensor's symbolic gradient converted by its JAX backend (nutpie backend="jax" with
+    # its default gradient_backend="pytensor"; compile_kwargs={"mode": "JAX"}): the
+    # gradient's per-angle terms are vm_ppl ops running the density's own core computation
+    # (no tan or arctan left; tan-half terms on the tan-half link), XLA evaluates that
+    # computation once for value and gradient (one Cody-Waite rounding in the compiled
+    # program), and logp and gradient agree with the C backend's.
+    from pymc.sampling.jax import _replace_shared_variables
+    from pytensor.compile import mode as pt_mode
+    from pytensor.graph import FunctionGraph
+    from pytensor.link.jax.dispatch import jax_funcify
+    from pytensor.scalar.basic import ArcTan, Composite, Tan
+
+    from vm_ppl.pymc import ops
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((40, 2))
+    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
+    model = vmp.circular_regression_model(X, y, link=link)
+    lp = model.logp()
+    outputs = _replace_shared_variables([lp, *pytensor.grad(lp, model.value_vars)])
+    fg = FunctionGraph(model.value_vars, outputs, clone=True)
+    pt_mode.JAX.optimizer.rewrite(fg)
+    scalar_ops = {type(n.op.scalar_op) for n in fg.apply_nodes if hasattr(n.op, "scalar_op")}
+    scalar_ops |= {
+        type(m.op)
+        for n in fg.apply_nodes
+        if isinstance(getattr(n.op, "scalar_op", None), Composite)
+        for m in n.op.scalar_op.fgraph.apply_nodes
+    }
+    assert Tan not in scalar_ops and ArcTan not in scalar_ops
+    terms = {ops.VonMisesHalfSinSq, ops.VonMisesHalfSinCos}
+    tan_half_terms = {ops.VonMisesTanHalfSinSq, ops.VonMisesTanHalfSinCos}
+    if link == "tan_half":
+        assert tan_half_terms <= scalar_ops and not terms & scalar_ops
+    else:
+        assert terms <= scalar_ops and not tan_half_terms & scalar_ops
+    point = model.initial_point()
+    point.update(
+        {
+            "mu0_circular__": np.float64(2.0),
+            "beta": np.array([0.6, -0.3]),
+            "kappa_log__": np.float64(1.5),
+        }
+    )
+    values = [jax.numpy.asarray(point[v.name]) for v in model.value_vars]
+    fn = jax.jit(jax_funcify(fg))
+    assert fn.lower(*values).compile().as_text().count("round-nearest-even(") == 1
+    out = fn(*values)
+    np.testing.assert_allclose(out[0], model.compile_logp()(point), rtol=1e-12)
+    grad = np.concatenate([np.ravel(g) for g in out[1:]])
+    np.testing.assert_allclose(grad, model.compile_dlogp()(point), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name", ["half_sin_sq", "half_sin_cos", "tan_half_sin_sq", "tan_half_sin_cos"]
+)
+def test_gradient_term_ops_and_their_gradients(vmp, name):
+    # The gradient-term ops on the backends that run their kernels or core directly
+    # (C through FAST_COMPILE's unrewritten graph, JAX), against NumPy; their own symbolic
+    # gradients (second derivatives of the density) against finite differences.
+    from pytensor.gradient import verify_grad
+
+    from vm_ppl.pymc import ops
+
+    op = pt.elemwise.Elemwise(getattr(ops, f"{name}_scalar"))
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-7.0, 7.0, 9)
+    mu = rng.uniform(-3.0, 3.0, 9)
+    eta = rng.standard_normal(9) * 2.0
+    d = x - mu - (2 * np.arctan(eta) if name.startswith("tan_half") else 0.0)
+    expected = np.sin(d / 2) ** 2 if name.endswith("sq") else np.sin(d) / 2
+    args = [x, mu, eta] if name.startswith("tan_half") else [x, mu]
+    inputs = [pt.dvector() for _ in args]
+    for mode in ("FAST_COMPILE", "JAX"):
+        got = pytensor.function(inputs, op(*inputs), mode=mode)(*args)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    verify_grad(op, args, rng=rng, mode="FAST_RUN", abs_tol=1e-6, rel_tol=1e-6)
+
+
 def test_ops_fused_into_a_sum_compile_on_the_c_backend(vmp):
     """``sum(op(x))``: PyTensor fuses the op into a CAReduce, whose C code is compiled
     without the scalar op's support code (that used to fail: undeclared kernel-address

@@ -99,6 +99,45 @@ def test_gradients_against_mpmath(x64):
         )
 
 
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_terms_and_their_derivatives_against_mpmath(dtype, x64):
+    # The per-angle terms that PyTensor's symbolic gradient uses on the JAX backend:
+    # sin^2(d/2) and sin(d/2) cos(d/2), d = y - mu0 - 2 atan(eta) (tan_half_terms) and
+    # d = x - loc (half_angle_terms), with their custom JVPs (first derivatives in every
+    # argument), at the exact binary inputs, near the mode and at the antipode.
+    from vm_ppl.density import half_angle_terms
+    from vm_ppl.tan_half import tan_half_terms
+
+    pts = [(0.3, -2.0, 0.7), (3.0, 0.1, -4.0), (1.0, 1.0, 1e-7), (1.0, 1.0 - np.pi, 0.0)]
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    for y, m0, eta in pts:
+        y, m0, eta = (float(dtype(v)) for v in (y, m0, eta))
+        args = [jnp.asarray(v, dtype) for v in (y, m0, eta)]
+        with mp.workdps(40):
+            for fn, d, dd in (
+                (
+                    tan_half_terms,
+                    mp.mpf(y) - m0 - 2 * mp.atan(eta),
+                    (1, -1, -2 / (1 + mp.mpf(eta) ** 2)),
+                ),
+                (half_angle_terms, mp.mpf(y) - m0, (1, -1)),
+            ):
+                a = args[: len(dd)]
+                ref_vals = (mp.sin(d / 2) ** 2, mp.sin(d / 2) * mp.cos(d / 2))
+                ref_ders = (mp.sin(d / 2) * mp.cos(d / 2), mp.cos(d) / 2)  # d/dd of each
+                for i in (0, 1):
+                    got = fn(*a)[i]
+                    assert got.dtype == dtype
+                    scale = 1e-30 + abs(float(ref_vals[i]))
+                    assert abs(float(got) - float(ref_vals[i])) <= 8 * rtol * max(scale, 1e-6)
+                    grads = jax.grad(
+                        lambda *z, i=i, fn=fn: fn(*z)[i], argnums=tuple(range(len(a)))
+                    )(*a)
+                    for g, c in zip(grads, dd, strict=True):
+                        ref = float(ref_ders[i] * c)
+                        assert abs(float(g) - ref) <= 8 * rtol * max(abs(ref), 1e-6), (fn, i)
+
+
 @pytest.mark.parametrize("k", (0.5, 10.0, 1e3, 1e6))
 def test_float32_gradients_against_mpmath(k, x64):
     # Float32 gradients at the accuracy points (mode, antipode, Cauchy eta), each error

@@ -28,7 +28,7 @@ from ._fastmath import half_angle_sincos_of_difference, squared_sine_terms
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
-__all__ = ["log_prob"]
+__all__ = ["half_angle_terms", "log_prob"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -85,6 +85,42 @@ def _log_prob_jvp(primals, tangents):
 
 
 _log_prob.defjvp(_log_prob_jvp, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def _half_angle_terms_diff(x: jnp.ndarray, loc: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    return _half_angle_terms(x, loc)
+
+
+@_half_angle_terms_diff.defjvp
+def _half_angle_terms_jvp(primals, tangents):
+    s2, sc = _half_angle_terms(*primals)
+    td = tangents[0] - tangents[1]
+    # d sin^2(d/2) = sin(d/2) cos(d/2) dd;  d (sin(d)/2) = (cos d)/2 dd = (1/2 - sin^2(d/2)) dd
+    return (s2, sc), (sc * td, (0.5 - s2) * td)
+
+
+def half_angle_terms(x: ArrayLike, loc: ArrayLike) -> tuple[jnp.ndarray, jnp.ndarray]:
+    r"""The per-angle terms of :func:`log_prob` and its derivatives,
+    :math:`\sin^2\frac{d}{2}` and :math:`\sin\frac{d}{2}\cos\frac{d}{2} = \frac{\sin d}{2}`
+    with :math:`d = x - \mu`, computed exactly as inside :func:`log_prob`.
+
+    For graphs that differentiate the density symbolically (PyTensor's gradient of
+    :class:`vm_ppl.pymc.ops.VonMisesLogp` run by its JAX backend): the same computation on
+    the same inputs as the density's, so XLA evaluates the half-angle polynomial once
+    for both (common-subexpression elimination). Differentiable (custom JVP).
+
+    Parameters
+    ----------
+    x, loc : array_like
+        Angles and mean direction (any window), broadcast together.
+
+    Returns
+    -------
+    (sin2, sincos) : tuple of jax.Array
+    """
+    x, loc = promote_float(x, loc, names=("x", "loc"))
+    return _half_angle_terms_diff(x, loc)
 
 
 def log_prob(x: ArrayLike, loc: ArrayLike, concentration: ArrayLike) -> jnp.ndarray:

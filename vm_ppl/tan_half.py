@@ -72,7 +72,7 @@ from ._fastmath import (
 from ._utils import promote_float, valid_concentration
 from .bessel import log_i0e, one_minus_bessel_ratio
 
-__all__ = ["tan_half_log_prob"]
+__all__ = ["tan_half_log_prob", "tan_half_terms"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -174,6 +174,46 @@ def _tan_half_log_prob_jvp(primals, tangents):
 
 
 _tan_half_log_prob.defjvp(_tan_half_log_prob_jvp, symbolic_zeros=True)
+
+
+@jax.custom_jvp
+def _terms_diff(y, mu0, eta):
+    s2, sc, _ = _terms(y, mu0, eta)
+    return s2, sc
+
+
+@_terms_diff.defjvp
+def _terms_diff_jvp(primals, tangents):
+    ty, tmu0, teta = tangents
+    s2, sc, q = _terms(*primals)
+    td = ty - tmu0 - 2.0 * q * teta  # dd = dy - dmu0 - 2 deta / (1 + eta^2)
+    return (s2, sc), (sc * td, (0.5 - s2) * td)
+
+
+def tan_half_terms(
+    y: ArrayLike, loc0: ArrayLike, eta: ArrayLike
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    r"""The per-observation terms of :func:`tan_half_log_prob` and its derivatives,
+    :math:`\sin^2\frac{d}{2}` and :math:`\sin\frac{d}{2}\cos\frac{d}{2}` with
+    :math:`d = y - \mu_0 - 2\arctan\eta`, computed exactly as inside
+    :func:`tan_half_log_prob`.
+
+    For graphs that differentiate the density symbolically (PyTensor's gradient of a
+    tan-half regression, run by its JAX backend): the same computation on the same
+    inputs as the density's, so XLA evaluates it once for both
+    (common-subexpression elimination). Differentiable (custom JVP).
+
+    Parameters
+    ----------
+    y, loc0, eta : array_like
+        Angles, intercept direction and linear predictor, broadcast together.
+
+    Returns
+    -------
+    (sin2, sincos) : tuple of jax.Array
+    """
+    y, loc0, eta = promote_float(y, loc0, eta)
+    return _terms_diff(y, loc0, eta)
 
 
 def tan_half_log_prob(

@@ -3,9 +3,10 @@
 Run (one process; the implementations of each table interleaved round-robin)::
 
     python -m vm_ppl.bench.tan_half [--n 10 1000 10000 100000] [--rounds 15]
-                                    [--tables pymc numpyro core] [--json out.json]
+                                    [--tables pymc pytensor_grad numpyro core density]
+                                    [--json out.json]
 
-Three tables, each the median (and the 25-75 % range) over ``--rounds`` rounds of the
+Timed tables, each the median (and the 25-75 % range) over ``--rounds`` rounds of the
 time per call of ``jax.jit(jax.value_and_grad(f))``, each round timing a batch of calls
 sized to ~20 ms per implementation:
 
@@ -17,6 +18,13 @@ sized to ~20 ms per implementation:
     :class:`~vm_ppl.pymc.ops.VonMisesTanHalfLogp`), the same model with the fusion
     rewrite excluded (``vonmises_logp`` of ``mu0 + 2 arctan``), and the same model with
     ``pm.VonMises`` (observations wrapped into ``[-pi, pi)``).
+``pytensor_grad``
+    the same three models' logp and PyTensor's symbolic gradient (``pytensor.grad``),
+    rewritten and converted by PyTensor's JAX backend and jitted as one function: what
+    nutpie's ``backend="jax"`` runs with its default ``gradient_backend="pytensor"``, and
+    ``pm.sample(compile_kwargs={"mode": "JAX"})``. vm_ppl's gradient terms are ops
+    (:class:`~vm_ppl.pymc.ops.VonMisesTanHalfSinSq`, ...) that run the density's own core
+    computation, which XLA then evaluates once for value and gradient.
 ``numpyro``
     ``numpyro.infer.util.log_density`` of :func:`vm_ppl.numpyro.circular_regression_model`
     against the same model with ``numpyro.distributions.VonMises`` (float32 and float64).
@@ -160,28 +168,43 @@ def _quartiles_us(seconds: list[float]) -> dict:
     }
 
 
-def _jaxified(model, exclude: tuple[str, ...] = ()):
-    """``get_jaxified_logp`` (optionally without some rewrites), as value_and_grad."""
+def _jaxified(model, exclude: tuple[str, ...] = (), pytensor_gradient: bool = False):
+    """``get_jaxified_logp`` (optionally without some rewrites), as value_and_grad.
+
+    With ``pytensor_gradient``: logp and PyTensor's symbolic gradient, rewritten and
+    converted by PyTensor's JAX backend as one jitted function (what nutpie's
+    ``backend="jax"`` runs with its default ``gradient_backend="pytensor"``, and
+    ``pm.sample(compile_kwargs={"mode": "JAX"})``), returning ``(logp, [gradients])``.
+    """
     import jax
-    from pymc.sampling.jax import get_jaxified_logp
+    import pytensor.tensor as pt
+    from pymc.sampling.jax import _replace_shared_variables, get_jaxified_logp
     from pytensor.compile import mode as pt_mode
     from pytensor.graph import FunctionGraph
     from pytensor.link.jax.dispatch import jax_funcify
 
-    if exclude:
-        from pymc.sampling.jax import _replace_shared_variables
-
-        outputs = _replace_shared_variables([model.logp()])
-        fgraph = FunctionGraph(inputs=model.value_vars, outputs=outputs, clone=True)
-        pt_mode.JAX.excluding(*exclude).optimizer.rewrite(fgraph)
-        graph_fn = jax_funcify(fgraph)
-
-        def logp(v):
-            return graph_fn(*v)[0]
-    else:
-        logp = get_jaxified_logp(model)  # (+logp, despite the flag's name)
     point = model.initial_point()
     start = [np.asarray(point[v.name]) for v in model.value_vars]
+    if not (exclude or pytensor_gradient):
+        logp = get_jaxified_logp(model)  # (+logp, despite the flag's name)
+        return jax.jit(jax.value_and_grad(logp)), start
+    lp = model.logp()
+    outputs = [lp, *pt.grad(lp, model.value_vars)] if pytensor_gradient else [lp]
+    outputs = _replace_shared_variables(outputs)
+    fgraph = FunctionGraph(inputs=model.value_vars, outputs=outputs, clone=True)
+    pt_mode.JAX.excluding(*exclude).optimizer.rewrite(fgraph)
+    graph_fn = jax_funcify(fgraph)
+    if pytensor_gradient:
+
+        def value_and_grad(v):
+            out = graph_fn(*v)
+            return out[0], list(out[1:])
+
+        return jax.jit(value_and_grad), start
+
+    def logp(v):
+        return graph_fn(*v)[0]
+
     return jax.jit(jax.value_and_grad(logp)), start
 
 
@@ -237,11 +260,12 @@ def _builtin_pymc_model(x, y):
     return model
 
 
-def table_pymc(ns, rounds: int, mode: str = "call") -> list[dict]:
+def table_pymc(ns, rounds: int, mode: str = "call", pytensor_gradient: bool = False) -> list[dict]:
     import jax
 
     import vm_ppl.pymc as vmp
 
+    jaxified = functools.partial(_jaxified, pytensor_gradient=pytensor_gradient)
     rows = []
     for n in ns:
         x, y_ours, y_builtin = _data(n)
@@ -249,9 +273,9 @@ def table_pymc(ns, rounds: int, mode: str = "call") -> list[dict]:
             warnings.simplefilter("ignore")
             ours = vmp.circular_regression_model(x, y_ours)
             fns = {
-                "vm_ppl": _jaxified(ours),
-                "vm_ppl, no fusion": _jaxified(ours, ("vonmises_tan_half_fuse_jax",)),
-                "pm.VonMises": _jaxified(_builtin_pymc_model(x, y_builtin)),
+                "vm_ppl": jaxified(ours),
+                "vm_ppl, no fusion": jaxified(ours, ("vonmises_tan_half_fuse_jax",)),
+                "pm.VonMises": jaxified(_builtin_pymc_model(x, y_builtin)),
             }
         res = _race(
             {k: f for k, (f, _) in fns.items()},
@@ -473,6 +497,11 @@ def markdown(name: str, rows: list[dict], reference: str) -> str:
 
 TABLES = {
     "pymc": (table_pymc, "jaxified PyMC logp + gradient (float64)", "pm.VonMises"),
+    "pytensor_grad": (
+        functools.partial(table_pymc, pytensor_gradient=True),
+        "PyMC logp + PyTensor's symbolic gradient on the JAX backend (float64)",
+        "pm.VonMises",
+    ),
     "numpyro": (table_numpyro, "native NumPyro log_density + gradient", "numpyro VonMises"),
     "core": (table_core, "core kernel, value_and_grad of the sum (float64)", "naive"),
     "density": (

@@ -37,12 +37,16 @@ from ..density import _LOG_2PI
 __all__ = [
     "cdf",
     "draw",
+    "half_sin_cos",
+    "half_sin_sq",
     "icdf",
     "log_normaliser",
     "logp",
     "one_minus_ratio",
     "ratio_derivative",
     "tan_half_logp",
+    "tan_half_sin_cos",
+    "tan_half_sin_sq",
 ]
 
 ASYMPTOTIC_THRESHOLD = _asymptotic_setup(np.float64)[0]
@@ -143,8 +147,7 @@ def logp(x: float, mu: float, k: float) -> float:
     PyTorch backend); C and Numba graphs expand the density into standard ops plus
     :func:`log_normaliser` (:mod:`vm_ppl.pymc.rewrites`).
     """
-    s = math.sin(0.5 * (x - mu))
-    return -2.0 * k * (s * s) - log_normaliser(k)
+    return -2.0 * k * half_sin_sq(x, mu) - log_normaliser(k)
 
 
 @register_jitable
@@ -324,7 +327,44 @@ def tan_half_logp(y: float, mu0: float, eta: float, k: float) -> float:
     r""":math:`\log p(y \mid \mu_0 + 2\arctan\eta, k)` without ``arctan``, as
     :func:`vm_ppl.tan_half_log_prob`: :math:`\sin^2\frac{d}{2} = u^2/(1 + \eta^2)` with
     :math:`u = \sin h - \eta\cos h`, :math:`h = (y - \mu_0)/2`."""
+    return -2.0 * k * tan_half_sin_sq(y, mu0, eta) - log_normaliser(k)
+
+
+# The per-angle terms of the density's gradients (ops.VonMisesLogp.L_op): run only by
+# graphs that are not rewritten (FAST_COMPILE, the Python linker, PyTorch). C and Numba
+# graphs expand them into standard ops (rewrites.local_vonmises_split_normaliser), JAX
+# ones run the core (vm_ppl.density.half_angle_terms, vm_ppl.tan_half.tan_half_terms).
+@register_jitable
+def half_sin_sq(x: float, mu: float) -> float:
+    r""":math:`\sin^2\frac{x-\mu}{2}`."""
+    s = math.sin(0.5 * (x - mu))
+    return s * s
+
+
+@register_jitable
+def half_sin_cos(x: float, mu: float) -> float:
+    r""":math:`\sin\frac{x-\mu}{2}\cos\frac{x-\mu}{2}`."""
+    h = 0.5 * (x - mu)
+    return math.sin(h) * math.cos(h)
+
+
+@register_jitable
+def _tan_half_uvw(y: float, mu0: float, eta: float) -> tuple[float, float, float]:
     eta = min(max(eta, -1e150), 1e150)  # 2 atan(eta) is +-pi to double precision
     h = 0.5 * (y - mu0)
-    u = math.sin(h) - eta * math.cos(h)
-    return -2.0 * k * (u * u / (1.0 + eta * eta)) - log_normaliser(k)
+    s, c = math.sin(h), math.cos(h)
+    return s - eta * c, c + eta * s, 1.0 + eta * eta
+
+
+@register_jitable
+def tan_half_sin_sq(y: float, mu0: float, eta: float) -> float:
+    r""":math:`\sin^2\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`."""
+    u, _, w = _tan_half_uvw(y, mu0, eta)
+    return u * u / w
+
+
+@register_jitable
+def tan_half_sin_cos(y: float, mu0: float, eta: float) -> float:
+    r""":math:`\sin\frac{d}{2}\cos\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`."""
+    u, v, w = _tan_half_uvw(y, mu0, eta)
+    return u * v / w

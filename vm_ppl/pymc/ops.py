@@ -8,6 +8,9 @@ r"""PyTensor scalar ops of the von Mises distribution, and their symbolic wrappe
 ``vonmises_cdf(x, mu, k)``     :math:`F(x)` (Hill 1977; SciPy's convention, :math:`F(\mu) = 1/2`)
 ``vonmises_icdf(q, mu, k)``    :math:`F^{-1}(q)` on :math:`[\mu - \pi, \mu + \pi]`
 ``vonmises_tan_half_logp``     :math:`\log p(y \mid \mu_0 + 2\arctan\eta, k)` (JAX graphs)
+``half_sin_sq(x, mu)``         :math:`\sin^2\frac{d}{2}`, :math:`d = x - \mu` (in gradients)
+``half_sin_cos(x, mu)``        :math:`\sin\frac{d}{2}\cos\frac{d}{2}` (in gradients)
+``tan_half_sin_sq``, ``_cos``  the same for :math:`d = y - \mu_0 - 2\arctan\eta` (JAX graphs)
 =============================  ==================================================
 
 Every op is a :class:`KernelScalarOp` that names its two implementations, and that pair
@@ -44,8 +47,10 @@ from ..bessel import bessel_ratio_derivative as _core_bessel_ratio_derivative
 from ..bessel import one_minus_bessel_ratio as _core_one_minus_bessel_ratio
 from ..cdf import cdf as _core_cdf
 from ..cdf import icdf as _core_icdf
+from ..density import half_angle_terms as _core_half_angle_terms
 from ..density import log_prob as _core_log_prob
 from ..tan_half import tan_half_log_prob as _core_tan_half_log_prob
+from ..tan_half import tan_half_terms as _core_tan_half_terms
 from . import _kernels
 
 __all__ = [
@@ -54,10 +59,14 @@ __all__ = [
     "OneMinusBesselRatio",
     "VonMisesCDF",
     "VonMisesElemwise",
+    "VonMisesHalfSinCos",
+    "VonMisesHalfSinSq",
     "VonMisesICDF",
     "VonMisesLogNormaliser",
     "VonMisesLogp",
     "VonMisesTanHalfLogp",
+    "VonMisesTanHalfSinCos",
+    "VonMisesTanHalfSinSq",
     "bessel_ratio_derivative",
     "half_angle_terms",
     "one_minus_bessel_ratio",
@@ -177,10 +186,10 @@ def half_angle_terms(x, mu, module):
     ``sin * cos``; near the mode :math:`t \approx d/2`; at :math:`d = \pm\pi` ``t`` is
     large but finite, since no float is an odd multiple of :math:`\pi/2`), and one
     transcendental call per angle where ``sin(d/2)`` and ``sin(d)`` take two (``pm.VonMises``
-    calls ``cos`` and ``sin``). ``module`` is ``ps`` (scalar graph, in
-    :meth:`VonMisesLogp.L_op`) or ``pt`` (tensor graph, in the density's expansion,
-    :func:`.rewrites.local_vonmises_split_normaliser`); both build the same structure so
-    that PyTensor merges them into one ``tan`` node.
+    calls ``cos`` and ``sin``). ``module`` is ``pt`` (the C and Numba expansion of the
+    density and of :class:`VonMisesHalfSinSq`/:class:`VonMisesHalfSinCos`, its gradients'
+    terms, :mod:`.rewrites`; both build the same structure, so that PyTensor merges them
+    into one ``tan`` node) or ``torch`` (:mod:`.pytorch`).
     """
     t = module.tan(0.5 * (x - mu))
     t2 = t * t
@@ -219,9 +228,11 @@ class VonMisesLogp(KernelScalarOp):
         (gz,) = output_grads
         # In the output's precision, as the density (a Python-float k is a float32 constant).
         x, mu, k = (ps.cast(i, out.type.dtype) for i in inputs)
-        # The same graph as the density's expansion, so that after merging density and
-        # gradients share one ``tan(d/2)`` and fuse into one loop over the angles.
-        s2, sc = half_angle_terms(x, mu, ps)
+        # Ops of their own: C and Numba expand them like the density (one shared
+        # ``tan(d/2)``, one loop over the angles; rewrites.local_vonmises_split_normaliser),
+        # JAX runs the core's terms, which XLA shares with the density's kernel.
+        s2 = half_sin_sq_scalar(x, mu)
+        sc = half_sin_cos_scalar(x, mu)
         gz = _nan_if_invalid_k(k, gz)
         dx = gz * (-2.0 * k * sc)
         dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * s2)
@@ -301,16 +312,90 @@ class VonMisesTanHalfLogp(KernelScalarOp):
         (out,) = outputs
         (gz,) = output_grads
         y, mu0, eta, k = (ps.cast(i, out.type.dtype) for i in inputs)
-        h = 0.5 * (y - mu0)
-        s, c = ps.sin(h), ps.cos(h)
-        u = s - eta * c
-        v = c + eta * s
-        q = 1.0 / (1.0 + eta * eta)
         gz = _nan_if_invalid_k(k, gz)
-        dy = gz * (-2.0 * k * (u * v * q))  # -2k sin(d/2) cos(d/2)
-        deta = -2.0 * q * dy  # dd/deta = -2 / (1 + eta^2)
-        dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * (u * u * q))
+        dy = gz * (-2.0 * k * tan_half_sin_cos_scalar(y, mu0, eta))  # -2k sin(d/2) cos(d/2)
+        deta = -2.0 * dy / (1.0 + eta * eta)  # dd/deta = -2 / (1 + eta^2)
+        dk = gz * (one_minus_bessel_ratio_scalar(k) - 2.0 * tan_half_sin_sq_scalar(y, mu0, eta))
         return [dy, -dy, deta, dk]
+
+
+class VonMisesHalfSinSq(KernelScalarOp):
+    r""":math:`\sin^2\frac{d}{2}`, :math:`d = x - \mu`: the ``k``-gradient's per-angle term.
+
+    Built by :meth:`VonMisesLogp.L_op`; C and Numba graphs expand it into standard ops
+    (:func:`.rewrites.local_vonmises_split_normaliser`), JAX graphs run
+    :func:`vm_ppl.density.half_angle_terms`, the density's own computation.
+    """
+
+    nin = 2
+    kernel = staticmethod(_kernels.half_sin_sq)
+
+    @staticmethod
+    def core(x, mu):
+        return _core_half_angle_terms(x, mu)[0]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        g = gz * half_sin_cos_scalar(*inputs)
+        return [g, -g]
+
+
+class VonMisesHalfSinCos(KernelScalarOp):
+    r""":math:`\sin\frac{d}{2}\cos\frac{d}{2} = \frac{\sin d}{2}`, :math:`d = x - \mu`: the
+    angle gradients' per-angle term (as :class:`VonMisesHalfSinSq`)."""
+
+    nin = 2
+    kernel = staticmethod(_kernels.half_sin_cos)
+
+    @staticmethod
+    def core(x, mu):
+        return _core_half_angle_terms(x, mu)[1]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        g = gz * (0.5 - half_sin_sq_scalar(*inputs))  # (cos d) / 2
+        return [g, -g]
+
+
+class VonMisesTanHalfSinSq(KernelScalarOp):
+    r""":math:`\sin^2\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`, inputs
+    ``(y, mu0, eta)``.
+
+    Formed on JAX graphs only, from :class:`VonMisesHalfSinSq` of a tan-half link
+    (:func:`.rewrites.local_vonmises_tan_half_fuse`), where it runs
+    :func:`vm_ppl.tan_half.tan_half_terms`, the computation of the fused density.
+    """
+
+    nin = 3
+    kernel = staticmethod(_kernels.tan_half_sin_sq)
+
+    @staticmethod
+    def core(y, mu0, eta):
+        return _core_tan_half_terms(y, mu0, eta)[0]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        eta = inputs[2]
+        g = gz * tan_half_sin_cos_scalar(*inputs)
+        return [g, -g, -2.0 * g / (1.0 + eta * eta)]
+
+
+class VonMisesTanHalfSinCos(KernelScalarOp):
+    r""":math:`\sin\frac{d}{2}\cos\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`
+    (as :class:`VonMisesTanHalfSinSq`)."""
+
+    nin = 3
+    kernel = staticmethod(_kernels.tan_half_sin_cos)
+
+    @staticmethod
+    def core(y, mu0, eta):
+        return _core_tan_half_terms(y, mu0, eta)[1]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        eta = inputs[2]
+        g = gz * (0.5 - tan_half_sin_sq_scalar(*inputs))
+        return [g, -g, -2.0 * g / (1.0 + eta * eta)]
 
 
 one_minus_bessel_ratio_scalar = OneMinusBesselRatio(upgrade_to_float, name="one_minus_bessel_ratio")
@@ -324,6 +409,10 @@ vonmises_log_normaliser_scalar = VonMisesLogNormaliser(
 vonmises_cdf_scalar = VonMisesCDF(upgrade_to_float, name="vonmises_cdf")
 vonmises_icdf_scalar = VonMisesICDF(upgrade_to_float, name="vonmises_icdf")
 vonmises_tan_half_logp_scalar = VonMisesTanHalfLogp(upgrade_to_float, name="vonmises_tan_half_logp")
+half_sin_sq_scalar = VonMisesHalfSinSq(upgrade_to_float, name="half_sin_sq")
+half_sin_cos_scalar = VonMisesHalfSinCos(upgrade_to_float, name="half_sin_cos")
+tan_half_sin_sq_scalar = VonMisesTanHalfSinSq(upgrade_to_float, name="tan_half_sin_sq")
+tan_half_sin_cos_scalar = VonMisesTanHalfSinCos(upgrade_to_float, name="tan_half_sin_cos")
 
 
 class VonMisesElemwise(Elemwise):

@@ -19,8 +19,9 @@ compute in float64, as on C and Numba, and the result is cast to the graph's dty
 :class:`~.ops.VonMisesElemwise` nodes (every ``Elemwise`` of a vm_ppl op, see
 :func:`.rewrites.local_vonmises_elemwise`) call the operator once on the inputs as they
 are, so the normaliser is evaluated per ``k``, not per angle; the density itself is
-:func:`.ops.split_logp` in torch ops per angle, as the C and Numba graphs have it. Sums
-and products of three or more terms in such graphs become chains of binary ones
+:func:`.ops.split_logp` in torch ops per angle, as the C and Numba graphs have it, and
+so are its gradients' terms (``half_sin_sq``, ``half_sin_cos``). Sums and products of
+three or more terms in such graphs become chains of binary ones
 (:func:`.rewrites.local_binary_add_mul`), which ``torch.compile`` fuses into the loop over
 the angles instead of stacking broadcast copies.
 
@@ -39,7 +40,15 @@ import numpy as np
 import torch
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
-from .ops import VonMisesElemwise, split_logp, vonmises_log_normaliser_scalar, vonmises_logp_scalar
+from .ops import (
+    VonMisesElemwise,
+    half_angle_terms,
+    half_sin_cos_scalar,
+    half_sin_sq_scalar,
+    split_logp,
+    vonmises_log_normaliser_scalar,
+    vonmises_logp_scalar,
+)
 from .registry import ufunc
 
 __all__ = ["torch_kernel"]
@@ -88,6 +97,16 @@ def _elemwise(kernel: Callable, dtype: torch.dtype) -> Callable:
 @pytorch_funcify.register(VonMisesElemwise)
 def _pytorch_vonmises_elemwise(op, node, **kwargs):
     dtype = getattr(torch, node.outputs[0].dtype)
+    if op.scalar_op is half_sin_sq_scalar or op.scalar_op is half_sin_cos_scalar:
+        index = int(op.scalar_op is half_sin_cos_scalar)
+
+        def term(x, mu):
+            # The gradient's terms in torch ops, as the density below: torch.compile
+            # shares their tan(d/2) with it and fuses all into the loop over the angles.
+            x, mu = (torch.as_tensor(i, dtype=dtype) for i in (x, mu))
+            return half_angle_terms(x, mu, torch)[index]
+
+        return term
     if op.scalar_op is not vonmises_logp_scalar:
         return _elemwise(op.scalar_op.kernel, dtype)
     log_normaliser = _elemwise(vonmises_log_normaliser_scalar.kernel, dtype)

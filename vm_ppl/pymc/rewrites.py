@@ -42,9 +42,14 @@ from .ops import (
     KernelScalarOp,
     VonMisesElemwise,
     _vonmises_log_normaliser,
+    half_angle_terms,
+    half_sin_cos_scalar,
+    half_sin_sq_scalar,
     split_logp,
+    tan_half_sin_cos_scalar,
+    tan_half_sin_sq_scalar,
     vonmises_logp_scalar,
-    vonmises_tan_half_logp,
+    vonmises_tan_half_logp_scalar,
 )
 
 __all__ = [
@@ -97,6 +102,12 @@ def expand_logp(x, mu, k, dtype: str) -> pt.TensorVariable:
     return pt.cast(split_logp(x, mu, k, _vonmises_log_normaliser, pt), dtype)
 
 
+def _same_broadcastable(new, out):
+    if new.type.broadcastable != out.type.broadcastable:
+        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable) if b])
+    return new
+
+
 @node_rewriter([Elemwise])
 def local_vonmises_split_normaliser(fgraph, node):
     r"""``vonmises_logp(x, mu, k)`` -> standard elementwise ops minus a per-``k`` normaliser.
@@ -105,21 +116,26 @@ def local_vonmises_split_normaliser(fgraph, node):
     (the only non-standard part, :class:`.ops.VonMisesLogNormaliser`, NaN for an invalid ``k``)
     evaluated on ``k``'s own shape: a scalar ``k`` and :math:`n` angles cost one Chebyshev
     series instead of :math:`n`. The per-angle part is plain ``tan``/``mul``/``add``/``sub``
-    (:func:`.ops.half_angle_terms`), built like the gradient (:meth:`.ops.VonMisesLogp.L_op`), so
+    (:func:`.ops.half_angle_terms`); the gradients' terms ``half_sin_sq(x, mu)`` and
+    ``half_sin_cos(x, mu)`` (:meth:`.ops.VonMisesLogp.L_op`) are expanded the same way, so
     that PyTensor merges the shared ``tan(d/2)`` and fuses density and gradients into a
     single loop, as for ``pm.VonMises``.
 
     Registered for the C and Numba backends only (in the ``optdb`` right after the first
     merges, before canonicalisation), so JAX graphs keep calling the core
-    :func:`vm_ppl.log_prob`.
+    :func:`vm_ppl.log_prob` (and :func:`vm_ppl.density.half_angle_terms`).
     """
-    if node.op.scalar_op is not vonmises_logp_scalar:
-        return None
+    scalar_op = node.op.scalar_op
     (out,) = node.outputs
-    new = expand_logp(*node.inputs, dtype=out.type.dtype)
-    if new.type.broadcastable != out.type.broadcastable:
-        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable) if b])
-    return [new]
+    dtype = out.type.dtype
+    if scalar_op is vonmises_logp_scalar:
+        new = expand_logp(*node.inputs, dtype=dtype)
+    elif scalar_op is half_sin_sq_scalar or scalar_op is half_sin_cos_scalar:
+        x, mu = (pt.cast(i, dtype) for i in node.inputs)
+        new = pt.cast(half_angle_terms(x, mu, pt)[scalar_op is half_sin_cos_scalar], dtype)
+    else:
+        return None
+    return [_same_broadcastable(new, out)]
 
 
 def _elemwise_inputs(var, scalar_type) -> list | None:
@@ -262,20 +278,31 @@ def _arctan_input(var):
     return None
 
 
+# vm_ppl ops of (an angle, mu, ...) -> their tan-half forms of (angle, mu0, eta, ...).
+_TAN_HALF_FORMS = {
+    vonmises_logp_scalar: vonmises_tan_half_logp_scalar,
+    half_sin_sq_scalar: tan_half_sin_sq_scalar,
+    half_sin_cos_scalar: tan_half_sin_cos_scalar,
+}
+
+
 @node_rewriter([Elemwise])
 def local_vonmises_tan_half_fuse(fgraph, node):
     r"""``vonmises_logp(y, mu0 + 2 arctan(eta), k)`` -> ``vonmises_tan_half_logp(y, mu0, eta, k)``.
 
     Matches our :class:`~.ops.VonMisesLogp` whose ``mu`` is a two-input ``add`` of
     anything (``mu0``) and ``2 * arctan(eta)`` (either order of both products), i.e. the
-    graph :func:`vm_ppl.pymc.circular_regression_model` builds. Graphs without
-    ``vonmises_logp`` are never touched. The ``arctan`` node is left to the other clients
-    it may have (e.g. a recorded ``mu``); when the density was its only client it is
-    removed from the graph.
+    graph :func:`vm_ppl.pymc.circular_regression_model` builds, and likewise the terms of
+    its symbolic gradient, ``half_sin_sq``/``half_sin_cos(y, mu)`` ->
+    ``tan_half_sin_sq``/``tan_half_sin_cos(y, mu0, eta)``: density and gradient then run
+    the same core computation, which XLA evaluates once. Graphs without these ops are
+    never touched. The ``arctan`` node is left to the other clients it may have (e.g. a
+    recorded ``mu``); when these ops were its only clients it is removed from the graph.
     """
-    if node.op.scalar_op is not vonmises_logp_scalar:
+    fused = _TAN_HALF_FORMS.get(node.op.scalar_op)
+    if fused is None:
         return None
-    y, mu, k = node.inputs
+    y, mu, *rest = node.inputs
     add = _elemwise_inputs(mu, ps.Add)
     if add is None:
         return None
@@ -289,10 +316,9 @@ def local_vonmises_tan_half_fuse(fgraph, node):
     else:
         return None
     (out,) = node.outputs
-    new = pt.cast(vonmises_tan_half_logp(y, mu0, eta, k), out.type.dtype)
-    if new.type.broadcastable != out.type.broadcastable:
-        new = pt.specify_broadcastable(new, *[i for i, b in enumerate(out.type.broadcastable) if b])
-    return [new]
+    op = VonMisesElemwise(fused, name=type(fused).__name__)
+    new = pt.cast(op(y, mu0, eta, *rest), out.type.dtype)
+    return [_same_broadcastable(new, out)]
 
 
 @node_rewriter([Elemwise])
