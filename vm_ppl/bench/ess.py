@@ -14,7 +14,10 @@ Model (tan-half link, Fisher & Lee 1992), simulated with known parameters
     kappa ~ Gamma(2, 0.2)
 
 Samplers: ``pymc`` (default ``pm.sample``, PyMC's default ``cores``), ``pymc-numba``
-(``compile_kwargs={"mode": "NUMBA"}``), ``nutpie-numba``, ``nutpie-jax``, ``numpyro`` and
+(``compile_kwargs={"mode": "NUMBA"}``), ``pymc-jax`` (``compile_kwargs={"mode": "JAX"}``:
+PyTensor's symbolic gradient run by its JAX backend), ``nutpie-numba``, ``nutpie-jax``
+(``gradient_backend="jax"``), ``nutpie-jax-pytensor-grad`` (nutpie's default
+``gradient_backend="pytensor"``), ``numpyro`` and
 ``blackjax`` (through PyMC, ``nuts_sampler=...``), and ``numpyro-native`` (a NumPyro
 model). Implementations:
 ``vm_ppl`` (:func:`vm_ppl.pymc.circular_regression_model`, observations in
@@ -405,14 +408,18 @@ def _pm_sample(**kwargs) -> Sampler:
     return prepare
 
 
-def _nutpie(backend: str) -> Sampler:
-    """A sampler compiling the PyMC model with nutpie once, then sampling."""
+def _nutpie(backend: str, gradient_backend: str = "jax") -> Sampler:
+    """A sampler compiling the PyMC model with nutpie once, then sampling.
+
+    ``gradient_backend`` (JAX backend only): ``"jax"`` differentiates the jaxified logp
+    with JAX; ``"pytensor"`` (nutpie's default) converts PyTensor's symbolic gradient.
+    """
 
     def prepare(problem: Problem, settings: Settings) -> Runner:
         import nutpie
 
         model = _pymc_model(problem)
-        kwargs = {"gradient_backend": "jax"} if backend == "jax" else {}
+        kwargs = {"gradient_backend": gradient_backend} if backend == "jax" else {}
         compiled = nutpie.compile_pymc_model(
             model, backend=backend, initial_points=_pymc_init(problem), jitter_rvs=set(), **kwargs
         )
@@ -472,6 +479,8 @@ SAMPLERS: dict[str, Sampler] = {
     "pymc-numba": _pm_sample(compile_kwargs={"mode": "NUMBA"}),
     "nutpie-numba": _nutpie("numba"),
     "nutpie-jax": _nutpie("jax"),
+    "nutpie-jax-pytensor-grad": _nutpie("jax", gradient_backend="pytensor"),
+    "pymc-jax": _pm_sample(compile_kwargs={"mode": "JAX"}),
     "numpyro": _pm_sample(nuts_sampler="numpyro"),
     "blackjax": _pm_sample(nuts_sampler="blackjax"),
     "numpyro-native": _numpyro_native,
