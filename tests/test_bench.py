@@ -190,8 +190,10 @@ def test_registry_names():
     assert set(ess.SAMPLERS) == {
         "pymc",
         "pymc-numba",
+        "pymc-jax",
         "nutpie-numba",
         "nutpie-jax",
+        "nutpie-jax-pytensor-grad",
         "numpyro",
         "blackjax",
         "numpyro-native",
