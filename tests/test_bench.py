@@ -326,3 +326,17 @@ def test_tan_half_trace_table_runs():
     assert set(row) == {"n", "vm_ppl", "pm.VonMises"}
     assert all(row[k]["median_us"] > 0 for k in ("vm_ppl", "pm.VonMises"))
     assert "pm.VonMises µs" in tan_half.markdown("trace", [row], "pm.VonMises")
+
+
+def test_tan_half_pytensor_gradient_table_runs():
+    # `python -m vm_ppl.bench.tan_half --tables pytensor_grad` at n = 10, one round, both
+    # timing modes (the loop feeds the PyTensor gradients back into the point): a row
+    # with the three PyMC models, each time positive.
+    from vm_ppl.bench import tan_half
+
+    table, _, reference = tan_half.TABLES["pytensor_grad"]
+    assert reference == "pm.VonMises"
+    for mode in ("call", "loop"):
+        (row,) = table([10], 1, mode)
+        assert set(row) == {"n", "vm_ppl", "vm_ppl, no fusion", "pm.VonMises"}
+        assert all(row[k]["median_us"] > 0 for k in set(row) - {"n"})

@@ -212,7 +212,7 @@ def tan_half_terms(
     -------
     (sin2, sincos) : tuple of jax.Array
     """
-    y, loc0, eta = promote_float(y, loc0, eta)
+    y, loc0, eta = promote_float(y, loc0, eta, names=("y", "loc0", "eta"))
     return _terms_diff(y, loc0, eta)
 
 
