@@ -640,34 +640,21 @@ def _jax_rewritten_logp(model):
     return fg
 
 
-@pytest.mark.parametrize("link", ["tan_half", "identity"])
-def test_tan_half_fusion_on_jax(vmp, link):
-    # JAX mode: vonmises_logp(y, mu0 + 2 arctan(eta), k) becomes one VonMisesTanHalfLogp
-    # (the core's tan_half_log_prob), with no arctan left; the identity link is not touched.
-    # logp and its JAX gradient (what pm.sample(nuts_sampler="numpyro") uses) agree with
-    # the C backend's logp and symbolic dlogp.
-    from pymc.sampling.jax import get_jaxified_logp
-    from pytensor.scalar.basic import ArcTan, Composite
+def _scalar_op_types(fg) -> set:
+    """Types of the scalar ops of ``fg``'s Elemwise nodes, inside Composites too."""
+    from pytensor.scalar.basic import Composite
 
-    from vm_ppl.pymc.ops import VonMisesLogp, VonMisesTanHalfLogp
-
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((40, 2))
-    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
-    model = vmp.circular_regression_model(X, y, link=link)
-    nodes = _jax_rewritten_logp(model).apply_nodes
-    scalar_ops = {type(n.op.scalar_op) for n in nodes if hasattr(n.op, "scalar_op")}
-    scalar_ops |= {
+    nodes = fg.apply_nodes
+    types = {type(n.op.scalar_op) for n in nodes if hasattr(n.op, "scalar_op")}
+    return types | {
         type(m.op)
         for n in nodes
         if isinstance(getattr(n.op, "scalar_op", None), Composite)
         for m in n.op.scalar_op.fgraph.apply_nodes
     }
-    if link == "tan_half":
-        assert VonMisesTanHalfLogp in scalar_ops
-        assert VonMisesLogp not in scalar_ops and ArcTan not in scalar_ops
-    else:
-        assert VonMisesLogp in scalar_ops and VonMisesTanHalfLogp not in scalar_ops
+
+
+def _regression_point(model) -> dict:
     point = model.initial_point()
     point.update(
         {
@@ -676,6 +663,31 @@ def test_tan_half_fusion_on_jax(vmp, link):
             "kappa_log__": np.float64(1.5),
         }
     )
+    return point
+
+
+@pytest.mark.parametrize("link", ["tan_half", "identity"])
+def test_tan_half_fusion_on_jax(vmp, link):
+    # JAX mode: vonmises_logp(y, mu0 + 2 arctan(eta), k) becomes one VonMisesTanHalfLogp
+    # (the core's tan_half_log_prob), with no arctan left; the identity link is not touched.
+    # logp and its JAX gradient (what pm.sample(nuts_sampler="numpyro") uses) agree with
+    # the C backend's logp and symbolic dlogp.
+    from pymc.sampling.jax import get_jaxified_logp
+    from pytensor.scalar.basic import ArcTan
+
+    from vm_ppl.pymc.ops import VonMisesLogp, VonMisesTanHalfLogp
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
+    model = vmp.circular_regression_model(X, y, link=link)
+    scalar_ops = _scalar_op_types(_jax_rewritten_logp(model))
+    if link == "tan_half":
+        assert VonMisesTanHalfLogp in scalar_ops
+        assert VonMisesLogp not in scalar_ops and ArcTan not in scalar_ops
+    else:
+        assert VonMisesLogp in scalar_ops and VonMisesTanHalfLogp not in scalar_ops
+    point = _regression_point(model)
     values = [np.asarray(point[v.name]) for v in model.value_vars]
     lp, grad = jax.value_and_grad(get_jaxified_logp(model))(values)  # (+logp)
     np.testing.assert_allclose(lp, model.compile_logp()(point), rtol=1e-12)
@@ -695,7 +707,7 @@ def test_pytensor_gradient_on_jax_runs_the_core_terms(vmp, link):
     from pytensor.compile import mode as pt_mode
     from pytensor.graph import FunctionGraph
     from pytensor.link.jax.dispatch import jax_funcify
-    from pytensor.scalar.basic import ArcTan, Composite, Tan
+    from pytensor.scalar.basic import ArcTan, Tan
 
     from vm_ppl.pymc import ops
 
@@ -707,13 +719,7 @@ def test_pytensor_gradient_on_jax_runs_the_core_terms(vmp, link):
     outputs = _replace_shared_variables([lp, *pytensor.grad(lp, model.value_vars)])
     fg = FunctionGraph(model.value_vars, outputs, clone=True)
     pt_mode.JAX.optimizer.rewrite(fg)
-    scalar_ops = {type(n.op.scalar_op) for n in fg.apply_nodes if hasattr(n.op, "scalar_op")}
-    scalar_ops |= {
-        type(m.op)
-        for n in fg.apply_nodes
-        if isinstance(getattr(n.op, "scalar_op", None), Composite)
-        for m in n.op.scalar_op.fgraph.apply_nodes
-    }
+    scalar_ops = _scalar_op_types(fg)
     assert Tan not in scalar_ops and ArcTan not in scalar_ops
     terms = {ops.VonMisesHalfSinSq, ops.VonMisesHalfSinCos}
     tan_half_terms = {ops.VonMisesTanHalfSinSq, ops.VonMisesTanHalfSinCos}
@@ -721,14 +727,7 @@ def test_pytensor_gradient_on_jax_runs_the_core_terms(vmp, link):
         assert tan_half_terms <= scalar_ops and not terms & scalar_ops
     else:
         assert terms <= scalar_ops and not tan_half_terms & scalar_ops
-    point = model.initial_point()
-    point.update(
-        {
-            "mu0_circular__": np.float64(2.0),
-            "beta": np.array([0.6, -0.3]),
-            "kappa_log__": np.float64(1.5),
-        }
-    )
+    point = _regression_point(model)
     values = [jax.numpy.asarray(point[v.name]) for v in model.value_vars]
     fn = jax.jit(jax_funcify(fg))
     assert fn.lower(*values).compile().as_text().count("round-nearest-even(") == 1

@@ -319,83 +319,73 @@ class VonMisesTanHalfLogp(KernelScalarOp):
         return [dy, -dy, deta, dk]
 
 
-class VonMisesHalfSinSq(KernelScalarOp):
-    r""":math:`\sin^2\frac{d}{2}`, :math:`d = x - \mu`: the ``k``-gradient's per-angle term.
+class _GradientTerm(KernelScalarOp):
+    r"""Base of the gradients' per-angle terms: term ``index`` of the core's ``terms``
+    (0: :math:`\sin^2\frac{d}{2}`, 1: :math:`\sin\frac{d}{2}\cos\frac{d}{2}`), built by
+    the densities' ``L_op``. C and Numba graphs expand the two-input ones into standard ops
+    (:func:`.rewrites.local_vonmises_split_normaliser`); JAX graphs run ``terms``, the
+    density's own computation, which XLA then shares with the density's kernel.
 
-    Built by :meth:`VonMisesLogp.L_op`; C and Numba graphs expand it into standard ops
-    (:func:`.rewrites.local_vonmises_split_normaliser`), JAX graphs run
-    :func:`vm_ppl.density.half_angle_terms`, the density's own computation.
+    Their gradients: :math:`\partial_d` of term 0 is term 1 and of term 1
+    :math:`\frac{1}{2} - \sin^2\frac{d}{2}`; :math:`\partial d/\partial x = 1 =
+    -\partial d/\partial\mu` and, for the tan-half forms (third input :math:`\eta`),
+    :math:`\partial d/\partial\eta = -2/(1 + \eta^2)`.
     """
 
-    nin = 2
+    index: int
+    terms: Callable
+
+    def core(self, *args):
+        return self.terms(*args)[self.index]
+
+    def L_op(self, inputs, outputs, output_grads):
+        (gz,) = output_grads
+        sin_sq, sin_cos = _GRADIENT_TERMS[self.nin]
+        g = gz * (sin_cos(*inputs) if self.index == 0 else 0.5 - sin_sq(*inputs))
+        grads = [g, -g]
+        if self.nin == 3:
+            eta = inputs[2]
+            grads.append(-2.0 * g / (1.0 + eta * eta))
+        return grads
+
+
+class VonMisesHalfSinSq(_GradientTerm):
+    r""":math:`\sin^2\frac{d}{2}`, :math:`d = x - \mu`: the ``k``-gradient's per-angle term
+    (:meth:`VonMisesLogp.L_op`); JAX: :func:`vm_ppl.density.half_angle_terms`."""
+
+    nin, index = 2, 0
     kernel = staticmethod(_kernels.half_sin_sq)
-
-    @staticmethod
-    def core(x, mu):
-        return _core_half_angle_terms(x, mu)[0]
-
-    def L_op(self, inputs, outputs, output_grads):
-        (gz,) = output_grads
-        g = gz * half_sin_cos_scalar(*inputs)
-        return [g, -g]
+    terms = staticmethod(_core_half_angle_terms)
 
 
-class VonMisesHalfSinCos(KernelScalarOp):
-    r""":math:`\sin\frac{d}{2}\cos\frac{d}{2} = \frac{\sin d}{2}`, :math:`d = x - \mu`: the
-    angle gradients' per-angle term (as :class:`VonMisesHalfSinSq`)."""
+class VonMisesHalfSinCos(_GradientTerm):
+    r""":math:`\sin\frac{d}{2}\cos\frac{d}{2} = \frac{\sin d}{2}`, :math:`d = x - \mu`:
+    the angle gradients' per-angle term (as :class:`VonMisesHalfSinSq`)."""
 
-    nin = 2
+    nin, index = 2, 1
     kernel = staticmethod(_kernels.half_sin_cos)
-
-    @staticmethod
-    def core(x, mu):
-        return _core_half_angle_terms(x, mu)[1]
-
-    def L_op(self, inputs, outputs, output_grads):
-        (gz,) = output_grads
-        g = gz * (0.5 - half_sin_sq_scalar(*inputs))  # (cos d) / 2
-        return [g, -g]
+    terms = staticmethod(_core_half_angle_terms)
 
 
-class VonMisesTanHalfSinSq(KernelScalarOp):
+class VonMisesTanHalfSinSq(_GradientTerm):
     r""":math:`\sin^2\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`, inputs
-    ``(y, mu0, eta)``.
+    ``(y, mu0, eta)``: formed on JAX graphs only, from :class:`VonMisesHalfSinSq` of a
+    tan-half link (:func:`.rewrites.local_vonmises_tan_half_fuse`), and by
+    :meth:`VonMisesTanHalfLogp.L_op`; JAX: :func:`vm_ppl.tan_half.tan_half_terms`, the
+    computation of the fused density."""
 
-    Formed on JAX graphs only, from :class:`VonMisesHalfSinSq` of a tan-half link
-    (:func:`.rewrites.local_vonmises_tan_half_fuse`), where it runs
-    :func:`vm_ppl.tan_half.tan_half_terms`, the computation of the fused density.
-    """
-
-    nin = 3
+    nin, index = 3, 0
     kernel = staticmethod(_kernels.tan_half_sin_sq)
-
-    @staticmethod
-    def core(y, mu0, eta):
-        return _core_tan_half_terms(y, mu0, eta)[0]
-
-    def L_op(self, inputs, outputs, output_grads):
-        (gz,) = output_grads
-        eta = inputs[2]
-        g = gz * tan_half_sin_cos_scalar(*inputs)
-        return [g, -g, -2.0 * g / (1.0 + eta * eta)]
+    terms = staticmethod(_core_tan_half_terms)
 
 
-class VonMisesTanHalfSinCos(KernelScalarOp):
+class VonMisesTanHalfSinCos(_GradientTerm):
     r""":math:`\sin\frac{d}{2}\cos\frac{d}{2}`, :math:`d = y - \mu_0 - 2\arctan\eta`
     (as :class:`VonMisesTanHalfSinSq`)."""
 
-    nin = 3
+    nin, index = 3, 1
     kernel = staticmethod(_kernels.tan_half_sin_cos)
-
-    @staticmethod
-    def core(y, mu0, eta):
-        return _core_tan_half_terms(y, mu0, eta)[1]
-
-    def L_op(self, inputs, outputs, output_grads):
-        (gz,) = output_grads
-        eta = inputs[2]
-        g = gz * (0.5 - tan_half_sin_sq_scalar(*inputs))
-        return [g, -g, -2.0 * g / (1.0 + eta * eta)]
+    terms = staticmethod(_core_tan_half_terms)
 
 
 one_minus_bessel_ratio_scalar = OneMinusBesselRatio(upgrade_to_float, name="one_minus_bessel_ratio")
@@ -413,6 +403,11 @@ half_sin_sq_scalar = VonMisesHalfSinSq(upgrade_to_float, name="half_sin_sq")
 half_sin_cos_scalar = VonMisesHalfSinCos(upgrade_to_float, name="half_sin_cos")
 tan_half_sin_sq_scalar = VonMisesTanHalfSinSq(upgrade_to_float, name="tan_half_sin_sq")
 tan_half_sin_cos_scalar = VonMisesTanHalfSinCos(upgrade_to_float, name="tan_half_sin_cos")
+# Number of inputs -> (sin^2, sin cos) term ops (_GradientTerm.L_op).
+_GRADIENT_TERMS = {
+    2: (half_sin_sq_scalar, half_sin_cos_scalar),
+    3: (tan_half_sin_sq_scalar, tan_half_sin_cos_scalar),
+}
 
 
 class VonMisesElemwise(Elemwise):
