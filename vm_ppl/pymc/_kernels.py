@@ -331,9 +331,10 @@ def tan_half_logp(y: float, mu0: float, eta: float, k: float) -> float:
 
 
 # The per-angle terms of the density's gradients (ops.VonMisesLogp.L_op): run only by
-# graphs that are not rewritten (FAST_COMPILE, the Python linker, PyTorch). C and Numba
-# graphs expand them into standard ops (rewrites.local_vonmises_split_normaliser), JAX
-# ones run the core (vm_ppl.density.half_angle_terms, vm_ppl.tan_half.tan_half_terms).
+# graphs that are not rewritten (FAST_COMPILE, the Python linker). C and Numba graphs
+# expand them into standard ops (rewrites.local_vonmises_split_normaliser), PyTorch
+# converts them to torch ops (.pytorch), JAX runs the core (vm_ppl.density.half_angle_terms,
+# vm_ppl.tan_half.tan_half_terms).
 @register_jitable
 def half_sin_sq(x: float, mu: float) -> float:
     r""":math:`\sin^2\frac{x-\mu}{2}`."""
