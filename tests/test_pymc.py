@@ -654,6 +654,14 @@ def _scalar_op_types(fg) -> set:
     }
 
 
+def _regression_model(vmp, link: str, seed: int):
+    """vm_ppl's regression on 40 simulated angles with two covariates."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 2))
+    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
+    return vmp.circular_regression_model(X, y, link=link)
+
+
 def _regression_point(model) -> dict:
     point = model.initial_point()
     point.update(
@@ -677,10 +685,7 @@ def test_tan_half_fusion_on_jax(vmp, link):
 
     from vm_ppl.pymc.ops import VonMisesLogp, VonMisesTanHalfLogp
 
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((40, 2))
-    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
-    model = vmp.circular_regression_model(X, y, link=link)
+    model = _regression_model(vmp, link, seed=3)
     scalar_ops = _scalar_op_types(_jax_rewritten_logp(model))
     if link == "tan_half":
         assert VonMisesTanHalfLogp in scalar_ops
@@ -711,10 +716,7 @@ def test_pytensor_gradient_on_jax_runs_the_core_terms(vmp, link):
 
     from vm_ppl.pymc import ops
 
-    rng = np.random.default_rng(4)
-    X = rng.standard_normal((40, 2))
-    y = np.mod(1.0 + 2 * np.arctan(X @ [0.8, -0.5]) + rng.vonmises(0.0, 6.0, 40), 2 * np.pi)
-    model = vmp.circular_regression_model(X, y, link=link)
+    model = _regression_model(vmp, link, seed=4)
     lp = model.logp()
     outputs = _replace_shared_variables([lp, *pytensor.grad(lp, model.value_vars)])
     fg = FunctionGraph(model.value_vars, outputs, clone=True)
